@@ -1,0 +1,180 @@
+"""The only place that imports TensorRT.
+
+trtforge targets two backends that share one Python API: full TensorRT
+(``import tensorrt``, the production backend for data-centre GPUs) and
+TensorRT-RTX (``import tensorrt_rtx``, which can also build engines on a
+machine with no GPU). Everything backend-specific lives here: which module
+is in use, its version, and the capability table that says which layers a
+backend can build.
+
+The module is imported lazily, on first use of :data:`trt`, so that
+``import trtforge`` stays cheap and works with no TensorRT installed.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailable",
+    "Capabilities",
+    "capabilities",
+    "available",
+    "load",
+    "name",
+    "version",
+    "trt",
+]
+
+#: backend name -> Python module that provides it
+BACKENDS: dict[str, str] = {"tensorrt": "tensorrt", "tensorrt_rtx": "tensorrt_rtx"}
+_INSTALL_HINT = {
+    "tensorrt": "pip install 'trtforge[tensorrt]'",
+    "tensorrt_rtx": "pip install 'trtforge[rtx]'",
+}
+
+
+class BackendUnavailable(ImportError):
+    """No usable TensorRT module could be imported."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one backend can build. Layer names are TensorRT ``LayerType`` names."""
+
+    backend: str
+    unsupported_layers: frozenset[str] = field(default_factory=frozenset)
+    #: why each unsupported layer is missing, for error messages
+    notes: dict[str, str] = field(default_factory=dict)
+    #: True if engines can be built with no GPU present (AOT on CPU)
+    builds_without_gpu: bool = False
+    #: compute capabilities (major*10+minor) the runtime refuses, if known
+    refused_compute_capabilities: frozenset[int] = field(default_factory=frozenset)
+
+    def supports(self, layer: str) -> bool:
+        return layer not in self.unsupported_layers
+
+    def why_not(self, layer: str) -> str:
+        return self.notes.get(layer, f"{self.backend} cannot build {layer} layers")
+
+
+_RTX_NO_RUNNER = (
+    "TensorRT-RTX has no runner for {0} layers (network construction works, the build fails); "
+    "build with full TensorRT, or check the network with target_backend='tensorrt', build=False"
+)
+
+#: The capability table. Extend it as backends change; nothing else may special-case a backend.
+CAPABILITIES: dict[str, Capabilities] = {
+    "tensorrt": Capabilities(backend="tensorrt"),
+    "tensorrt_rtx": Capabilities(
+        backend="tensorrt_rtx",
+        unsupported_layers=frozenset({"NON_ZERO", "NMS"}),
+        notes={
+            "NON_ZERO": _RTX_NO_RUNNER.format("NonZero"),
+            "NMS": _RTX_NO_RUNNER.format("NMS"),
+        },
+        builds_without_gpu=True,
+        refused_compute_capabilities=frozenset({90}),
+    ),
+}
+
+
+def capabilities(backend: str | None = None) -> Capabilities:
+    """Capability table of ``backend`` (default: the installed backend, else full TensorRT)."""
+    if backend is None:
+        backend = name() if available() else "tensorrt"
+    try:
+        return CAPABILITIES[backend]
+    except KeyError:
+        raise ValueError(
+            f"unknown TensorRT backend {backend!r}; expected one of {sorted(CAPABILITIES)}"
+        ) from None
+
+
+_loaded: tuple[str, ModuleType] | None = None
+_load_error: str | None = None
+
+
+def _candidates() -> list[str]:
+    forced = os.environ.get("TRTFORGE_BACKEND", "").strip()
+    if forced:
+        if forced not in BACKENDS:
+            raise BackendUnavailable(
+                f"TRTFORGE_BACKEND={forced!r} is not a backend; use one of {sorted(BACKENDS)}"
+            )
+        return [forced]
+    return ["tensorrt", "tensorrt_rtx"]
+
+
+def load(backend: str | None = None) -> tuple[str, ModuleType]:
+    """Import and return ``(name, module)`` of the backend in use.
+
+    ``backend`` asks for a specific one; by default full TensorRT is preferred,
+    then TensorRT-RTX (override with the ``TRTFORGE_BACKEND`` environment variable).
+    """
+    global _loaded, _load_error
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown TensorRT backend {backend!r}; expected one of {sorted(BACKENDS)}")
+        if _loaded and _loaded[0] == backend:
+            return _loaded
+        try:
+            mod = importlib.import_module(BACKENDS[backend])
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"backend {backend!r} was requested but `import {BACKENDS[backend]}` failed ({exc}); "
+                f"install it with: {_INSTALL_HINT[backend]}"
+            ) from exc
+        if _loaded is None:
+            _loaded = (backend, mod)
+        return backend, mod
+    if _loaded is not None:
+        return _loaded
+    errors = []
+    for cand in _candidates():
+        try:
+            mod = importlib.import_module(BACKENDS[cand])
+        except Exception as exc:  # a broken install raises more than ImportError
+            errors.append(f"`import {BACKENDS[cand]}`: {exc}")
+            continue
+        _loaded = (cand, mod)
+        return _loaded
+    _load_error = "; ".join(errors)
+    raise BackendUnavailable(
+        "no TensorRT backend is installed (" + _load_error + "). Install full TensorRT with "
+        f"`{_INSTALL_HINT['tensorrt']}` or TensorRT-RTX with `{_INSTALL_HINT['tensorrt_rtx']}`."
+    )
+
+
+def available() -> bool:
+    """True if some backend can be imported."""
+    try:
+        load()
+    except BackendUnavailable:
+        return False
+    return True
+
+
+def name() -> str:
+    """Name of the backend in use: ``"tensorrt"`` or ``"tensorrt_rtx"``."""
+    return load()[0]
+
+
+def version() -> str:
+    return str(getattr(load()[1], "__version__", "unknown"))
+
+
+def _reset_for_tests() -> None:
+    global _loaded, _load_error
+    _loaded, _load_error = None, None
+
+
+def __getattr__(attr: str) -> Any:
+    # ``trtforge.backend.trt`` is the TensorRT module in use, imported on first access.
+    if attr == "trt":
+        return load()[1]
+    raise AttributeError(f"module 'trtforge.backend' has no attribute {attr!r}")

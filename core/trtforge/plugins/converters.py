@@ -1,0 +1,142 @@
+"""Converter declarations: the ``@trtforge.converter`` decorator and the record it makes."""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import torch
+
+#: ``(node, settings) -> bool``: may this converter handle this node?
+CapabilityValidator = Callable[[Any, Any], bool]
+ConverterFn = Callable[..., Any]
+
+_ATTR = "__trtforge_converters__"
+
+
+@dataclass(frozen=True)
+class ConverterSpec:
+    """One converter as the registry keeps it."""
+
+    target: Any
+    fn: ConverterFn
+    supports_dynamic_shapes: bool = False
+    requires_output_allocator: bool = False
+    capability_validator: CapabilityValidator | None = None
+    priority: int = 0
+    #: TensorRT layer types (``trt.LayerType`` names) the converter may emit; checked
+    #: against each backend's capability table
+    emits: frozenset[str] = field(default_factory=frozenset)
+    pack: str = "<unregistered>"
+
+    @property
+    def op_name(self) -> str:
+        return op_name(self.target)
+
+    @property
+    def overload(self) -> str:
+        return getattr(self.target, "_overloadname", "") or ""
+
+    @property
+    def fn_name(self) -> str:
+        return f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
+
+
+def op_name(target: Any) -> str:
+    """``namespace::name`` for an op overload, ``_operator.getitem`` style for Python callables."""
+    schema = getattr(target, "_schema", None)
+    if schema is not None and isinstance(target, torch._ops.OpOverload):
+        return schema.name
+    if isinstance(target, str):
+        return target
+    mod = getattr(target, "__module__", None) or ""
+    return f"{mod}.{getattr(target, '__name__', repr(target))}".lstrip(".")
+
+
+def qualified_op_name(target: Any) -> str:
+    """``aten::add.Tensor``: op name plus overload, for reports."""
+    name = op_name(target)
+    overload = getattr(target, "_overloadname", "")
+    return f"{name}.{overload}" if overload else name
+
+
+def check_target(target: Any) -> None:
+    """Reject targets a graph node can never carry, with the fix in the message."""
+    if isinstance(target, torch._ops.OpOverloadPacket):
+        overloads = ", ".join(f"{target}.{o}" for o in target.overloads()[:4])
+        raise TypeError(
+            f"converter target {target} is an op packet, not an overload; exported graphs call "
+            f"specific overloads: register e.g. {overloads}"
+        )
+    if isinstance(target, torch._ops.OpOverload) or target in _PYTHON_TARGETS or callable(target):
+        return
+    raise TypeError(f"converter target {target!r} is not a torch op overload or callable")
+
+
+_PYTHON_TARGETS = {operator.getitem}
+
+
+def converter(
+    target: Any,
+    *,
+    supports_dynamic_shapes: bool = False,
+    requires_output_allocator: bool = False,
+    capability_validator: CapabilityValidator | None = None,
+    priority: int = 0,
+    emits: Iterable[str] = (),
+) -> Callable[[ConverterFn], ConverterFn]:
+    """Declare ``fn`` as the converter for ``target`` (an ``OpOverload``).
+
+    ``supports_dynamic_shapes``: the converter handles dynamic dimensions
+    (``-1`` in TensorRT shapes) with shape tensors; otherwise nodes with dynamic
+    shapes stay in PyTorch. ``requires_output_allocator``: output sizes depend
+    on data, so engines containing it run with an output allocator.
+    ``capability_validator(node, settings) -> bool`` refuses argument
+    combinations the converter does not handle. Higher ``priority`` wins.
+    ``emits`` lists TensorRT layer types (e.g. ``"NON_ZERO"``) that some
+    backends cannot build. Stack the decorator to cover several overloads.
+    """
+    check_target(target)
+
+    def decorate(fn: ConverterFn) -> ConverterFn:
+        spec = ConverterSpec(
+            target=target,
+            fn=fn,
+            supports_dynamic_shapes=bool(supports_dynamic_shapes),
+            requires_output_allocator=bool(requires_output_allocator),
+            capability_validator=capability_validator,
+            priority=int(priority),
+            emits=frozenset(emits),
+        )
+        existing = list(getattr(fn, _ATTR, ()))
+        existing.append(spec)
+        setattr(fn, _ATTR, tuple(existing))
+        return fn
+
+    return decorate
+
+
+def specs_of(fn: Any) -> tuple[ConverterSpec, ...]:
+    """The declarations attached to ``fn`` by ``@converter``."""
+    specs = getattr(fn, _ATTR, None)
+    if not specs:
+        raise TypeError(
+            f"{getattr(fn, '__qualname__', fn)!r} was passed to register() but is not decorated with "
+            "@trtforge.converter(op, ...)"
+        )
+    return specs
+
+
+class Refusal:
+    """A falsy answer from a capability validator that says why: ``return Refusal("groups > 1")``."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"Refusal({self.reason!r})"

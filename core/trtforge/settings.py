@@ -1,0 +1,233 @@
+"""Compile settings and input specifications (the user-facing knobs)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+
+_PRECISIONS = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+}
+_DTYPES = {
+    **_PRECISIONS,
+    "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "int": torch.int32,
+    "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
+}
+
+
+def parse_dtype(value: Any) -> torch.dtype:
+    if isinstance(value, torch.dtype):
+        return value
+    try:
+        return _DTYPES[str(value).lower().replace("torch.", "")]
+    except KeyError:
+        raise ValueError(f"unknown dtype {value!r}; use one of {sorted(_DTYPES)}") from None
+
+
+@dataclass(frozen=True)
+class Input:
+    """Shape (static or a min/opt/max range) and dtype of one model input.
+
+    ``Input(shape=(1, 3, 224, 224))`` is static; ``Input(min_shape=(1, 3, 224, 224),
+    opt_shape=(8, 3, 224, 224), max_shape=(32, 3, 224, 224))`` makes every
+    dimension where the three differ dynamic (a ``torch.export.Dim`` and a
+    TensorRT optimization-profile range).
+    """
+
+    shape: tuple[int, ...] | None = None
+    min_shape: tuple[int, ...] | None = None
+    opt_shape: tuple[int, ...] | None = None
+    max_shape: tuple[int, ...] | None = None
+    dtype: torch.dtype = torch.float32
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", parse_dtype(self.dtype))
+        ranged = (self.min_shape, self.opt_shape, self.max_shape)
+        if self.shape is not None:
+            if any(s is not None for s in ranged):
+                raise ValueError("Input: give either shape= or min_shape/opt_shape/max_shape, not both")
+            shape = tuple(int(d) for d in self.shape)
+            for attr in ("shape", "min_shape", "opt_shape", "max_shape"):
+                object.__setattr__(self, attr, shape)
+        elif all(s is not None for s in ranged):
+            mn, op, mx = (tuple(int(d) for d in s) for s in ranged)
+            if not len(mn) == len(op) == len(mx):
+                raise ValueError(f"Input: min/opt/max shapes have different ranks: {mn}, {op}, {mx}")
+            for i, (a, b, c) in enumerate(zip(mn, op, mx)):
+                if not a <= b <= c:
+                    raise ValueError(
+                        f"Input: dimension {i} must satisfy min <= opt <= max, got {a} <= {b} <= {c} "
+                        f"(min_shape={mn}, opt_shape={op}, max_shape={mx})"
+                    )
+            object.__setattr__(self, "min_shape", mn)
+            object.__setattr__(self, "opt_shape", op)
+            object.__setattr__(self, "max_shape", mx)
+            object.__setattr__(self, "shape", op)
+        else:
+            raise ValueError("Input needs shape= or all three of min_shape=, opt_shape=, max_shape=")
+        for s in (self.min_shape,):
+            if any(d < 0 for d in s):  # type: ignore[union-attr]
+                raise ValueError(f"Input: negative dimension in {s}")
+
+    @classmethod
+    def from_tensor(cls, t: torch.Tensor, name: str | None = None) -> "Input":
+        return cls(shape=tuple(t.shape), dtype=t.dtype, name=name)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.min_shape != self.max_shape
+
+    @property
+    def dynamic_dims(self) -> list[int]:
+        return [i for i, (a, c) in enumerate(zip(self.min_shape, self.max_shape)) if a != c]  # type: ignore[arg-type]
+
+    def example(self, which: str = "opt", *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A random tensor of the ``min``/``opt``/``max`` shape."""
+        shape = {"min": self.min_shape, "opt": self.opt_shape, "max": self.max_shape}[which]
+        if self.dtype.is_floating_point:
+            return torch.randn(shape, generator=generator).to(self.dtype)
+        if self.dtype == torch.bool:
+            return torch.randint(0, 2, shape, generator=generator).bool()
+        return torch.randint(0, 10, shape, generator=generator).to(self.dtype)
+
+    def __str__(self) -> str:
+        dt = str(self.dtype).replace("torch.", "")
+        if not self.is_dynamic:
+            return "x".join(map(str, self.shape or ())) + f"@{dt}"
+        dims = [
+            f"{a}:{b}:{c}" if a != c else str(a)
+            for a, b, c in zip(self.min_shape, self.opt_shape, self.max_shape)  # type: ignore[arg-type]
+        ]
+        return "x".join(dims) + f"@{dt}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Input":
+        """Parse the CLI form: ``1x3x224x224``, ``1:8:32x3x224x224``, ``...@float16``."""
+        dims_text, _, dtype = text.partition("@")
+        mins, opts, maxs = [], [], []
+        for part in dims_text.lower().split("x"):
+            bits = part.split(":")
+            try:
+                if len(bits) == 1:
+                    a = b = c = int(bits[0])
+                elif len(bits) == 3:
+                    a, b, c = (int(x) for x in bits)
+                else:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    f"cannot parse input {text!r}: each dimension is N or MIN:OPT:MAX, separated by 'x' "
+                    "(e.g. 1:8:32x3x224x224@float16)"
+                ) from None
+            mins.append(a), opts.append(b), maxs.append(c)
+        kw = {"dtype": dtype} if dtype else {}
+        if mins == maxs:
+            return cls(shape=tuple(opts), **kw)
+        return cls(min_shape=tuple(mins), opt_shape=tuple(opts), max_shape=tuple(maxs), **kw)
+
+
+@dataclass(frozen=True)
+class CompileSettings:
+    """Everything ``trtforge.compile`` can be told. Frozen: a compile never changes it.
+
+    precision: float32 | float16 | bfloat16. Networks are strongly typed, so the
+        compiler casts weights and activations to this type (model inputs and
+        outputs keep their dtypes; casts at the boundary are added).
+    min_block_size: smallest number of compute nodes worth a TensorRT engine.
+    torch_executed_ops: ops forced to PyTorch (``"aten::relu"`` names or OpOverloads).
+    require_full_compilation: raise, listing every node that would stay in PyTorch.
+    use_fast_partitioner: contiguous segments (True) or global capability-based merging.
+    workspace_size: builder workspace limit in bytes (0: TensorRT's default).
+    optimization_level: builder optimization level 0-5 (None: TensorRT's default).
+    packs: use only converters from these packs (None: all loaded packs).
+    pinned_converters: ``{"aten::relu": "mypack"}`` makes that pack's converter win.
+    backend: "tensorrt" | "tensorrt_rtx" | None (the installed one).
+    target_backend: whose capability table decides what converts (default: backend).
+    build: build engines (False: construct and check networks only).
+    validate: run each network with the CPU reference executor and compare with PyTorch.
+    fallback_on_error: a converter or build error makes its partition fall back, instead of raising.
+    dryrun: only report what would convert; no conversion.
+    engine_cache_dir: directory of the engine cache (None: no cache).
+    debug: verbose logging of each stage.
+    """
+
+    precision: torch.dtype = torch.float32
+    min_block_size: int = 5
+    torch_executed_ops: frozenset[Any] = frozenset()
+    require_full_compilation: bool = False
+    use_fast_partitioner: bool = True
+    workspace_size: int = 0
+    optimization_level: int | None = None
+    packs: frozenset[str] | None = None
+    pinned_converters: Mapping[str, str] = field(default_factory=dict)
+    backend: str | None = None
+    target_backend: str | None = None
+    build: bool = True
+    validate: bool = False
+    validate_rtol: float | None = None
+    fallback_on_error: bool = False
+    dryrun: bool = False
+    engine_cache_dir: str | None = None
+    engine_cache_size: int = 2 << 30
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", parse_dtype(self.precision))
+        if self.precision not in (torch.float32, torch.float16, torch.bfloat16):
+            raise ValueError(f"precision must be float32, float16 or bfloat16, not {self.precision}")
+        if self.min_block_size < 1:
+            raise ValueError(f"min_block_size must be >= 1, got {self.min_block_size}")
+        if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:
+            raise ValueError(f"optimization_level must be in 0..5, got {self.optimization_level}")
+        from .plugins.converters import op_name
+
+        ops = frozenset(o if isinstance(o, str) else op_name(o) for o in (self.torch_executed_ops or ()))
+        object.__setattr__(self, "torch_executed_ops", ops)
+        if self.packs is not None:
+            object.__setattr__(self, "packs", frozenset(self.packs))
+        object.__setattr__(self, "pinned_converters", dict(self.pinned_converters or {}))
+        for attr in ("backend", "target_backend"):
+            val = getattr(self, attr)
+            if val is not None and val not in ("tensorrt", "tensorrt_rtx"):
+                raise ValueError(f"{attr} must be 'tensorrt' or 'tensorrt_rtx', not {val!r}")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> "CompileSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            import difflib
+
+            hints = []
+            for u in unknown:
+                close = difflib.get_close_matches(u, names, n=1)
+                hints.append(f"{u!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise TypeError(f"unknown compile setting(s): {', '.join(hints)}; see trtforge.CompileSettings")
+        if "enabled_precisions" in kwargs:  # pragma: no cover - guarded above
+            pass
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> "CompileSettings":
+        return dataclasses.replace(self, **changes)
+
+
+def normalize_inputs(inputs: Sequence[Any]) -> tuple[list[Input], list[torch.Tensor | None]]:
+    """Turn example tensors / Input specs into ``(specs, examples)``."""
+    specs, examples = [], []
+    for i, item in enumerate(inputs):
+        if isinstance(item, torch.Tensor):
+            specs.append(Input.from_tensor(item, name=f"input_{i}"))
+            examples.append(item)
+        elif isinstance(item, Input):
+            specs.append(item)
+            examples.append(None)
+        else:
+            raise TypeError(
+                f"inputs[{i}] is a {type(item).__name__}; give example tensors or trtforge.Input(...) specs"
+            )
+    return specs, examples
