@@ -178,3 +178,29 @@ def __getattr__(attr: str) -> Any:
     if attr == "trt":
         return load()[1]
     raise AttributeError(f"module 'trtforge.backend' has no attribute {attr!r}")
+
+
+# -- the few calls whose spelling differs between backends ----------------------
+def create_network(builder: Any) -> Any:
+    """A strongly typed network (TensorRT-RTX networks always are; full TensorRT needs the flag)."""
+    mod = load()[1]
+    flag = getattr(mod.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return builder.create_network(0 if flag is None else 1 << int(flag))
+
+
+def logger(verbose: bool = False) -> Any:
+    """A TensorRT logger that keeps error messages (``.errors``) for error reports."""
+    mod = load()[1]
+
+    class CollectingLogger(mod.ILogger):
+        def __init__(self) -> None:
+            mod.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity: Any, msg: str) -> None:
+            if severity <= mod.ILogger.Severity.ERROR:
+                self.errors.append(msg)
+            elif verbose:
+                print(f"[{name()}] {msg}")
+
+    return CollectingLogger()

@@ -1,0 +1,80 @@
+"""Lowering: torch.export, decompositions that keep ops packs convert, core and pack passes."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch.fx import GraphModule
+
+from ..plugins.converters import qualified_op_name
+from ..plugins.manager import PackManager
+from ..settings import CompileSettings, Input
+from . import passes
+from .export import ExportError, apply_precision, export
+
+__all__ = ["ExportError", "Lowered", "lower", "lower_graph", "decomposition_table"]
+
+
+@dataclass
+class Lowered:
+    gm: GraphModule
+    decompositions: list[str] = field(default_factory=list)
+    passes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def decomposition_table(manager: PackManager) -> dict[Any, Any]:
+    """Core ATen decompositions, minus every op some pack converts, plus pack decompositions."""
+    table = dict(torch.export.default_decompositions().items())
+    converted = set(manager.registry.targets())
+    for op, fn in manager.decompositions().items():
+        table[op] = fn
+    for op in list(table):
+        if op in converted:
+            del table[op]
+    return table
+
+
+def _ops_in(gm: GraphModule) -> set[Any]:
+    return {n.target for n in gm.graph.nodes if n.op == "call_function"}
+
+
+def lower_graph(gm: GraphModule, settings: CompileSettings, manager: PackManager) -> list[str]:
+    """Run the core passes, then each pack's passes; returns the names of those that ran."""
+    ran = []
+    for name, fn in passes.CORE_PASSES:
+        fn(gm)
+        ran.append(name)
+    for pack, fn in manager.lowering_passes():
+        out = fn(gm, settings)
+        if isinstance(out, GraphModule):
+            gm = out
+        ran.append(f"{pack}:{getattr(fn, '__name__', 'pass')}")
+    gm.graph.lint()
+    gm.recompile()
+    return ran
+
+
+def lower(
+    model: torch.nn.Module,
+    specs: Sequence[Input],
+    examples: Sequence[torch.Tensor | None],
+    settings: CompileSettings,
+    manager: PackManager,
+) -> Lowered:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model = apply_precision(model.eval(), settings.precision)
+    ep = export(model, specs, examples)
+    timings["export"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    table = decomposition_table(manager)
+    before = _ops_in(ep.graph_module)
+    ep = ep.run_decompositions(table)
+    fired = sorted(qualified_op_name(op) for op in before if op in table)
+    gm = ep.module()
+    ran = lower_graph(gm, settings, manager)
+    timings["lowering"] = time.perf_counter() - t1
+    return Lowered(gm, fired, ran, timings)

@@ -1,0 +1,156 @@
+"""The conversion context: what a converter gets as ``ctx``.
+
+A converter is ``fn(ctx, target, args, kwargs, name)``. ``args``/``kwargs`` are
+the node's arguments with every graph value replaced by what stands for it in
+the network: a TensorRT ``ITensor`` for tensors computed in the network, a
+``torch.Tensor`` for weights and buffers, Python values for constants. The
+context owns the network and offers the few operations nearly every
+converter needs; more building blocks live in :mod:`trtforge.conversion.blocks`.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from .. import backend as _backend
+from ..settings import CompileSettings
+from . import dtypes
+
+
+class ConversionContext:
+    """State of one network being built from one partition."""
+
+    def __init__(self, network: Any, settings: CompileSettings | None = None) -> None:
+        self.net = network
+        self.settings = settings or CompileSettings()
+        self.trt = _backend.trt
+        #: the fx node being converted (None outside a converter call)
+        self.current_node: torch.fx.Node | None = None
+        #: weights handed to TensorRT by pointer must outlive the build
+        self._keepalive: list[torch.Tensor] = []
+        self._layer_count = 0
+
+    # -- naming ---------------------------------------------------------------
+    def name(self, layer: Any, suffix: str = "") -> Any:
+        """Name ``layer`` after the current node (``node/suffix``); returns the layer."""
+        base = self.current_node.name if self.current_node is not None else "trtforge"
+        self._layer_count += 1
+        layer.name = f"{base}/{suffix or layer.type.name.lower()}_{self._layer_count}"
+        return layer
+
+    def out(self, layer: Any, suffix: str = "", index: int = 0) -> Any:
+        """Name ``layer`` and return its output ``index``: the common converter tail."""
+        return self.name(layer, suffix).get_output(index)
+
+    # -- values ---------------------------------------------------------------
+    def is_tensor(self, value: Any) -> bool:
+        return isinstance(value, self.trt.ITensor)
+
+    def constant(self, value: Any, dtype: torch.dtype | None = None) -> Any:
+        """A constant layer holding ``value`` (torch.Tensor, number, bool, or nested list).
+
+        Tensors are passed to TensorRT by pointer, without a copy when already
+        contiguous and of the right dtype; the context keeps them alive.
+        """
+        if isinstance(value, torch.Tensor):
+            t = value.detach()
+        else:
+            t = torch.tensor(value)
+            if dtype is None and t.dtype == torch.float64:
+                t = t.to(torch.float32)
+        if dtype is not None and t.dtype != dtype:
+            t = t.to(dtype)
+        if t.dtype == torch.float64:
+            t = t.to(torch.float32)
+        t = t.cpu().contiguous()
+        self._keepalive.append(t)
+        shape = tuple(t.shape)
+        if t.numel() == 0:
+            weights = self.trt.Weights(dtypes.to_trt(t.dtype))
+        else:
+            weights = self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+        return self.out(self.net.add_constant(shape, weights), "const")
+
+    def to_trt(self, value: Any, dtype: torch.dtype | None = None) -> Any:
+        """``value`` as an ITensor: tensors pass through (cast if ``dtype`` given), others become constants."""
+        if self.is_tensor(value):
+            return self.cast(value, dtype) if dtype is not None else value
+        return self.constant(value, dtype)
+
+    def cast(self, tensor: Any, dtype: torch.dtype) -> Any:
+        """Cast ``tensor`` to ``dtype`` (no layer when it already has it)."""
+        want = dtypes.to_trt(dtype)
+        if tensor.dtype == want:
+            return tensor
+        return self.out(self.net.add_cast(tensor, want), "cast")
+
+    def torch_dtype(self, tensor: Any) -> torch.dtype:
+        return dtypes.to_torch(tensor.dtype)
+
+    def shape(self, tensor: Any) -> tuple[int, ...]:
+        """Static shape of ``tensor``; dynamic dimensions are -1."""
+        return tuple(tensor.shape)
+
+    def meta(self, arg: Any = None) -> Any:
+        """The FakeTensor (shape, dtype) PyTorch recorded for the current node (or one of its inputs)."""
+        node = self.current_node if arg is None else arg
+        return node.meta.get("val") if isinstance(node, torch.fx.Node) else None
+
+    def output_dtype(self, index: int | None = None) -> torch.dtype | None:
+        """dtype PyTorch gives the current node's output (``index`` for tuple outputs)."""
+        val = self.meta()
+        if index is not None and isinstance(val, (list, tuple)):
+            val = val[index]
+        return getattr(val, "dtype", None)
+
+    def shape_of(self, tensor: Any) -> Any:
+        """The runtime shape of ``tensor`` as a 1-D int64 shape tensor."""
+        shape = self.out(self.net.add_shape(tensor), "shape")
+        return self.cast(shape, torch.int64)
+
+    def keep(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Keep ``tensor`` alive until the engine is built (for weights passed by pointer)."""
+        self._keepalive.append(tensor)
+        return tensor
+
+    def weights(self, tensor: torch.Tensor, dtype: torch.dtype | None = None) -> Any:
+        """``trt.Weights`` for ``tensor`` (kept alive by the context), for layers that take weights."""
+        t = tensor.detach()
+        if dtype is not None:
+            t = t.to(dtype)
+        t = self.keep(t.cpu().contiguous())
+        if t.numel() == 0:
+            return self.trt.Weights(dtypes.to_trt(t.dtype))
+        return self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+
+    def broadcast(self, *tensors: Any) -> list[Any]:
+        """Make ranks equal by prepending size-1 dimensions (TensorRT broadcasts size-1 dims)."""
+        rank = max(len(t.shape) for t in tensors)
+        out = []
+        for t in tensors:
+            missing = rank - len(t.shape)
+            if missing:
+                layer = self.net.add_shuffle(t)
+                if all(d >= 0 for d in t.shape):
+                    layer.reshape_dims = (1,) * missing + tuple(t.shape)
+                else:
+                    ones = self.constant(torch.ones(missing, dtype=torch.int64))
+                    shape = self.out(self.net.add_concatenation([ones, self.shape_of(t)]), "bshape")
+                    layer.set_input(1, shape)
+                t = self.out(layer, "broadcast")
+            out.append(t)
+        return out
+
+    def fail(self, message: str) -> "ConversionError":
+        """An error naming the current node, for converters to raise."""
+        node = self.current_node
+        where = f"node {node.name} ({node.target})" if node is not None else "conversion"
+        return ConversionError(f"{where}: {message}")
+
+    def tensors(self, values: Sequence[Any]) -> list[Any]:
+        return [self.to_trt(v) for v in values]
+
+
+class ConversionError(RuntimeError):
+    """A converter could not convert a node; the message names the node, op, pack and converter."""

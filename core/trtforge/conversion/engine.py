@@ -1,0 +1,37 @@
+"""Building a serialized engine from a constructed network."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend as _backend
+from ..settings import CompileSettings
+from .interpreter import Network
+
+
+class BuildError(RuntimeError):
+    """TensorRT returned no engine; the message carries the builder's errors."""
+
+
+def builder_config(net: Network, settings: CompileSettings) -> Any:
+    trt = _backend.trt
+    config = net.builder.create_builder_config()
+    if settings.workspace_size:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings.workspace_size))
+    if settings.optimization_level is not None:
+        config.builder_optimization_level = int(settings.optimization_level)
+    if net.input_names:
+        profile = net.builder.create_optimization_profile()
+        for name, (mn, op, mx) in zip(net.input_names, net.profiles):
+            profile.set_shape(name, mn, op, mx)
+        config.add_optimization_profile(profile)
+    return config
+
+
+def build_engine(net: Network, settings: CompileSettings) -> bytes:
+    """Serialize an engine for ``net``; raises :class:`BuildError` with TensorRT's own messages."""
+    config = builder_config(net, settings)
+    serialized = net.builder.build_serialized_network(net.network, config)
+    if serialized is None:
+        errors = "; ".join((net.logger.errors if net.logger else [])[-5:]) or "no message from TensorRT"
+        raise BuildError(f"{_backend.name()} could not build engine {net.name}: {errors}")
+    return bytes(memoryview(serialized))

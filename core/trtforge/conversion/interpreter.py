@@ -1,0 +1,165 @@
+"""Turning one partition (a list of fx nodes) into a TensorRT network."""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch.fx import Node
+
+from .. import backend as _backend
+from ..plugins.converters import ConverterSpec, qualified_op_name
+from ..settings import CompileSettings
+from .context import ConversionContext, ConversionError
+from . import dtypes
+
+#: symbol -> (min, opt, max)
+SymbolRanges = Mapping[Any, tuple[int, int, int]]
+
+
+@dataclass
+class Network:
+    """A constructed (not yet built) network and what the runtime will need to know."""
+
+    name: str
+    builder: Any
+    network: Any
+    ctx: ConversionContext
+    input_names: list[str]
+    output_names: list[str]
+    #: per input: (min, opt, max) shapes
+    profiles: list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+    input_dtypes: list[torch.dtype]
+    output_dtypes: list[torch.dtype]
+    output_shapes: list[list[int]]
+    requires_output_allocator: bool
+    #: fx node name -> the TensorRT tensors standing for its outputs (read ``.name`` when needed)
+    node_tensors: dict[str, list[Any]] = field(default_factory=dict)
+    converters: dict[str, ConverterSpec] = field(default_factory=dict)
+    logger: Any = None
+
+
+def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
+    """(min, opt, max) of a static or symbolic dimension."""
+    if isinstance(dim, int):
+        return dim, dim, dim
+    expr = dim.node.expr
+    free = list(expr.free_symbols)
+    if all(s in ranges for s in free):
+        vals = []
+        for k in range(3):
+            vals.append(int(expr.xreplace({s: ranges[s][k] for s in free})))
+        lo, op, hi = vals
+        return min(lo, hi), op, max(lo, hi)
+    shape_env = dim.node.shape_env
+    vr = shape_env.bound_sympy(expr)
+    try:
+        lo, hi = int(vr.lower), int(vr.upper)
+    except (TypeError, OverflowError, ValueError):
+        raise ConversionError(
+            f"dimension {expr} has no finite bound (a data-dependent size); it cannot be an engine "
+            "input dimension. Keep its producer and consumers in one engine, or bound it with "
+            "torch._check"
+        ) from None
+    return lo, hi, hi
+
+
+def _as_tensor_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def build_network(
+    name: str,
+    nodes: Sequence[Node],
+    inputs: Sequence[Node],
+    outputs: Sequence[Node],
+    specs: Mapping[Node, ConverterSpec],
+    settings: CompileSettings,
+    ranges: SymbolRanges,
+    constants: Mapping[str, torch.Tensor],
+) -> Network:
+    """Call each node's converter in order and mark the partition outputs."""
+    trt = _backend.trt
+    logger = _backend.logger(settings.debug)
+    builder = trt.Builder(logger)
+    net = _backend.create_network(builder)
+    ctx = ConversionContext(net, settings)
+    env: dict[Node, Any] = {}
+    profiles, in_dtypes, in_names = [], [], []
+    for i, p in enumerate(inputs):
+        val = p.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            raise ConversionError(f"engine input {p.name} is a {type(val).__name__}, not a tensor")
+        rng = [dim_range(d, ranges) for d in val.shape]
+        shape = tuple(lo if lo == hi else -1 for lo, _, hi in rng)
+        tname = f"input_{i}"
+        env[p] = net.add_input(tname, dtypes.to_trt(val.dtype), shape)
+        profiles.append(tuple(tuple(r[k] for r in rng) for k in range(3)))
+        in_dtypes.append(val.dtype)
+        in_names.append(tname)
+    node_tensors: dict[str, list[Any]] = {}
+    used: dict[str, ConverterSpec] = {}
+    for n in nodes:
+        for p in n.all_input_nodes:
+            if p.op == "get_attr" and p not in env:
+                env[p] = constants[p.target]
+        if n.op == "call_function" and n.target is operator.getitem:
+            env[n] = env[n.args[0]][n.args[1]]
+            if ctx.is_tensor(env[n]):
+                node_tensors[n.name] = [env[n]]
+            continue
+        spec = specs[n]
+        args = torch.fx.node.map_arg(n.args, lambda x: env[x])
+        kwargs = torch.fx.node.map_arg(n.kwargs, lambda x: env[x])
+        ctx.current_node = n
+        try:
+            result = spec.fn(ctx, n.target, args, kwargs, n.name)
+        except Exception as exc:
+            raise ConversionError(
+                f"converter {spec.fn_name} from pack {spec.pack!r} failed on node {n.name} "
+                f"({qualified_op_name(n.target)}): {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            ctx.current_node = None
+        if result is None:
+            raise ConversionError(
+                f"converter {spec.fn_name} from pack {spec.pack!r} returned None for node {n.name} "
+                f"({qualified_op_name(n.target)}); converters return the output ITensor(s)"
+            )
+        env[n] = result
+        used[n.name] = spec
+        node_tensors[n.name] = [t for t in _as_tensor_list(result) if ctx.is_tensor(t)]
+    out_names, out_dtypes, out_shapes = [], [], []
+    for k, o in enumerate(outputs):
+        val = o.meta.get("val")
+        t = env[o]
+        if not ctx.is_tensor(t):
+            t = ctx.to_trt(t)
+        want = val.dtype if isinstance(val, torch.Tensor) else ctx.torch_dtype(t)
+        if want == torch.float64:
+            want = torch.float32
+        t = ctx.cast(t, want)
+        if t.is_network_input or t.is_network_output:
+            t = ctx.out(net.add_identity(t), "output")
+        t.name = f"output_{k}"
+        net.mark_output(t)
+        out_names.append(t.name)
+        out_dtypes.append(want)
+        out_shapes.append(list(t.shape))
+    return Network(
+        name=name,
+        builder=builder,
+        network=net,
+        ctx=ctx,
+        input_names=in_names,
+        output_names=out_names,
+        profiles=profiles,  # type: ignore[arg-type]
+        input_dtypes=in_dtypes,
+        output_dtypes=out_dtypes,
+        output_shapes=out_shapes,
+        requires_output_allocator=any(s.requires_output_allocator for s in used.values()),
+        node_tensors=node_tensors,
+        converters=used,
+        logger=logger,
+    )

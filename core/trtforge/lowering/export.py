@@ -1,0 +1,84 @@
+"""Capture: torch.export of the user's model with dynamic dimensions from Input specs."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from ..settings import Input
+
+
+class _PrecisionWrapper(torch.nn.Module):
+    """Runs ``inner`` (already cast to ``dtype``) on inputs cast to ``dtype``; outputs cast back.
+
+    Exported as part of the model, so the boundary casts are graph nodes that
+    convert into the engine where a pack converts casts.
+    """
+
+    def __init__(self, inner: torch.nn.Module, dtype: torch.dtype, out_dtype: torch.dtype) -> None:
+        super().__init__()
+        self.inner, self.dtype, self.out_dtype = inner, dtype, out_dtype
+
+    def forward(self, *args: Any) -> Any:
+        args = tuple(a.to(self.dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+        out = self.inner(*args)
+        return torch.utils._pytree.tree_map(
+            lambda t: t.to(self.out_dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out
+        )
+
+
+def apply_precision(model: torch.nn.Module, precision: torch.dtype) -> torch.nn.Module:
+    if precision == torch.float32:
+        return model
+    import copy
+
+    inner = copy.deepcopy(model)
+    for t in list(inner.parameters()) + list(inner.buffers()):
+        if t.is_floating_point():
+            t.data = t.data.to(precision)
+    return _PrecisionWrapper(inner, precision, torch.float32)
+
+
+def export_example(spec: Input) -> torch.Tensor:
+    """The tensor torch.export traces with: opt shape, but never 0/1 on a dynamic dim
+    (torch.export specializes sizes 0 and 1)."""
+    shape = list(spec.opt_shape)  # type: ignore[arg-type]
+    for d in spec.dynamic_dims:
+        if shape[d] < 2:
+            shape[d] = min(max(2, spec.min_shape[d]), spec.max_shape[d])  # type: ignore[index]
+    return Input(shape=tuple(shape), dtype=spec.dtype).example("opt", generator=torch.Generator().manual_seed(0))
+
+
+def dynamic_shapes_for(specs: Sequence[Input]) -> tuple[Any, ...] | None:
+    if not any(s.is_dynamic for s in specs):
+        return None
+    out = []
+    for i, s in enumerate(specs):
+        if not s.is_dynamic:
+            out.append(None)
+            continue
+        dims = {}
+        for d in s.dynamic_dims:
+            lo, hi = s.min_shape[d], s.max_shape[d]  # type: ignore[index]
+            dims[d] = torch.export.Dim(f"input{i}_dim{d}", min=lo, max=hi)
+        out.append(dims)
+    return tuple(out)
+
+
+def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> torch.export.ExportedProgram:
+    """Non-strict torch.export with Dims for every dynamic dimension of ``specs``."""
+    args = tuple(e if e is not None and not s.is_dynamic else export_example(s) for s, e in zip(specs, examples))
+    dyn = dynamic_shapes_for(specs)
+    try:
+        return torch.export.export(model, args, dynamic_shapes=dyn, strict=False)
+    except Exception as exc:
+        raise ExportError(
+            f"torch.export could not capture the model ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            "Models with data-dependent control flow (e.g. torchvision detectors) can go through "
+            "torch.compile(model, backend='trtforge') or trtforge.compile(..., ir='torch_compile'), "
+            "which splits the graph where export cannot follow."
+        ) from exc
+
+
+class ExportError(RuntimeError):
+    pass

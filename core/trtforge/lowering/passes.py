@@ -1,0 +1,116 @@
+"""The core's own graph passes: remove no-ops and checks, fold constants, drop dead code."""
+from __future__ import annotations
+
+import operator
+from typing import Callable
+
+import torch
+from torch.fx import GraphModule, Node
+
+aten = torch.ops.aten
+
+#: nodes that only check things TensorRT's profiles already guarantee, or do nothing
+_DROP = {
+    aten._assert_tensor_metadata.default,
+    aten._assert_scalar.default,
+    aten.sym_constrain_range_for_size.default,
+    aten.sym_constrain_range.default,
+    aten._assert_async.msg,
+}
+_IDENTITY = {aten.clone.default, aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default}
+
+
+def remove_noops(gm: GraphModule) -> list[str]:
+    """Drop assertion nodes and identity ops (clone, alias, detach, same-dtype copies)."""
+    removed = []
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        if node.target in _DROP and not node.users:
+            gm.graph.erase_node(node)
+            removed.append(str(node.target))
+            continue
+        src = node.args[0] if node.args else None
+        if not isinstance(src, Node):
+            continue
+        if node.target in _IDENTITY or _same_dtype_copy(node, src):
+            node.replace_all_uses_with(src)
+            gm.graph.erase_node(node)
+            removed.append(str(node.target))
+    return removed
+
+
+def _same_dtype_copy(node: Node, src: Node) -> bool:
+    if node.target not in (aten._to_copy.default, aten.to.dtype):
+        return False
+    val, sval = node.meta.get("val"), src.meta.get("val")
+    if not isinstance(val, torch.Tensor) or not isinstance(sval, torch.Tensor):
+        return False
+    extra = set(node.kwargs) - {"dtype", "layout", "device", "memory_format"}
+    return val.dtype == sval.dtype and val.device == sval.device and not extra
+
+
+def fold_constants(gm: GraphModule) -> int:
+    """Evaluate nodes whose inputs are all weights (e.g. a transposed weight) once, at compile time.
+
+    The result replaces the subgraph as a new buffer; nothing is folded that
+    grows memory (an expand of a weight, say) or that is random.
+    """
+    folded = 0
+    values: dict[Node, torch.Tensor] = {}
+    for node in list(gm.graph.nodes):
+        if node.op == "get_attr":
+            v = _fetch(gm, node.target)
+            if isinstance(v, torch.Tensor):
+                values[node] = v
+            continue
+        if node.op != "call_function" or node.target is operator.getitem:
+            continue
+        if not node.all_input_nodes or not all(p in values for p in node.all_input_nodes):
+            continue
+        if isinstance(node.target, torch._ops.OpOverload) and (
+            torch.Tag.nondeterministic_seeded in node.target.tags or node.target._schema.is_mutable
+        ):
+            continue
+        args = torch.fx.node.map_arg(node.args, lambda n: values[n])
+        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: values[n])
+        try:
+            with torch.no_grad():
+                out = node.target(*args, **kwargs)
+        except Exception:
+            continue
+        if not isinstance(out, torch.Tensor):
+            continue
+        biggest = max(values[p].numel() for p in node.all_input_nodes)
+        if out.numel() > biggest:
+            continue
+        values[node] = out
+    # replace the frontier: folded nodes used by non-folded ones
+    for node, val in values.items():
+        if node.op == "get_attr":
+            continue
+        if any(u not in values for u in node.users):
+            name = f"_folded_{node.name}"
+            gm.register_buffer(name, val.contiguous(), persistent=False)
+            with gm.graph.inserting_before(node):
+                ga = gm.graph.get_attr(name)
+            ga.meta = dict(node.meta)
+            node.replace_all_uses_with(ga)
+            folded += 1
+    gm.graph.eliminate_dead_code()
+    return folded
+
+
+def _fetch(gm: torch.nn.Module, target: str):
+    obj = gm
+    for part in target.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+CORE_PASSES: list[tuple[str, Callable[[GraphModule], object]]] = [
+    ("remove_noops", remove_noops),
+    ("fold_constants", fold_constants),
+]

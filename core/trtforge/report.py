@@ -1,0 +1,115 @@
+"""The compile report: what converted, what stayed in PyTorch and why, how long each stage took."""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class EngineReport:
+    name: str
+    nodes: int
+    ops: list[str]
+    requires_output_allocator: bool = False
+    engine_bytes: int | None = None
+    validation: dict[str, Any] | None = None
+    status: str = "built"  # built | network_only | fallback | dryrun
+
+
+@dataclass
+class FallbackEntry:
+    node: str
+    op: str
+    reason: str
+    category: str = ""
+
+
+@dataclass
+class CompileReport:
+    model: str = ""
+    backend: str | None = None
+    target_backend: str | None = None
+    built: bool = False
+    engines: list[EngineReport] = field(default_factory=list)
+    fallback: list[FallbackEntry] = field(default_factory=list)
+    decompositions: list[str] = field(default_factory=list)
+    passes: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    packs: list[str] = field(default_factory=list)
+    precision: str = "float32"
+    compute_nodes: int = 0
+    #: subgraph reports of torch.compile (one per graph break)
+    subgraphs: list["CompileReport"] = field(default_factory=list)
+
+    # -- derived ----------------------------------------------------------------
+    @property
+    def converted_nodes(self) -> int:
+        return sum(e.nodes for e in self.engines if e.status != "fallback")
+
+    @property
+    def coverage(self) -> float:
+        return self.converted_nodes / self.compute_nodes if self.compute_nodes else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["converted_nodes"] = self.converted_nodes
+        d["coverage"] = round(self.coverage, 4)
+        return d
+
+    def to_json(self, path: str | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, default=str)
+        if path:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+        return text
+
+    # -- human-readable ---------------------------------------------------------
+    def by_reason(self) -> dict[str, Counter]:
+        out: dict[str, Counter] = defaultdict(Counter)
+        for f in self.fallback:
+            out[f.category or f.reason][f.op] += 1
+        return out
+
+    def render(self, console: Any = None) -> None:
+        """Print the report with rich: engines, then fallback grouped by reason and op."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        head = (
+            f"[bold]{self.model or 'model'}[/]: {self.converted_nodes}/{self.compute_nodes} compute nodes "
+            f"in TensorRT ({self.coverage:.0%}), {len([e for e in self.engines if e.status != 'fallback'])} "
+            f"engine(s); backend {self.backend}, target {self.target_backend}, precision {self.precision}"
+        )
+        console.print(head)
+        if self.engines:
+            t = Table(title="TensorRT engines")
+            for col in ("engine", "status", "nodes", "bytes", "output allocator", "rel_err", "max_abs_err"):
+                t.add_column(col)
+            for e in self.engines:
+                v = e.validation or {}
+                t.add_row(
+                    e.name, e.status, str(e.nodes), str(e.engine_bytes or "-"),
+                    "yes" if e.requires_output_allocator else "no",
+                    f"{v['rel_err']:.2e}" if "rel_err" in v else "-",
+                    f"{v['max_abs_err']:.2e}" if "max_abs_err" in v else "-",
+                )
+            console.print(t)
+        if self.fallback:
+            t = Table(title="Left to PyTorch (by reason, then op)")
+            for col in ("reason", "op", "count"):
+                t.add_column(col)
+            for reason, ops in sorted(self.by_reason().items(), key=lambda kv: -sum(kv[1].values())):
+                for op, count in ops.most_common():
+                    t.add_row(reason, op, str(count))
+                    reason = ""
+            console.print(t)
+            hints = sorted({f.reason.split("install ", 1)[1].split(",")[0] for f in self.fallback if "install " in f.reason})
+            for h in hints:
+                console.print(f"hint: install {h}")
+        else:
+            console.print("Nothing left to PyTorch.")
+        if self.timings_s:
+            console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings_s.items()))

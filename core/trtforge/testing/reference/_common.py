@@ -1,0 +1,44 @@
+"""Small helpers shared by the layer implementations."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def name(enum_value: Any) -> str:
+    """Member name of a TensorRT enum value (``ActivationType.RELU`` -> ``"RELU"``)."""
+    return getattr(enum_value, "name", str(enum_value).rsplit(".", 1)[-1])
+
+
+def mask_axes(mask: int, rank: int) -> list[int]:
+    """Axes selected by a TensorRT axes bitmask (bit i = dimension i)."""
+    return [i for i in range(rank) if (int(mask) >> i) & 1]
+
+
+def dims(d: Any, rank: int | None = None) -> tuple[int, ...] | None:
+    """A TensorRT ``Dims``/``Permutation`` as a tuple (``None`` stays ``None``)."""
+    if d is None:
+        return None
+    t = tuple(int(v) for v in d)
+    return t if rank is None else t[:rank]
+
+
+def weights(w: Any) -> torch.Tensor | None:
+    """A ``Weights`` value (a numpy array in the bindings) as a torch tensor; None if empty."""
+    if w is None:
+        return None
+    arr = np.array(w, copy=True)
+    if arr.size == 0:
+        return None
+    return torch.from_numpy(arr.reshape(-1))
+
+
+def ints(t: torch.Tensor) -> list[int]:
+    """Values of a small integer (shape) tensor as Python ints."""
+    return [int(v) for v in t.reshape(-1).tolist()]
+
+
+def is_float(t: torch.Tensor) -> bool:
+    return t.dtype.is_floating_point
