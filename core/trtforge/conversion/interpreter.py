@@ -17,6 +17,9 @@ from . import dtypes
 #: symbol -> (min, opt, max)
 SymbolRanges = Mapping[Any, tuple[int, int, int]]
 
+#: callables given every constructed :class:`Network` (the test kit inspects layers this way)
+NETWORK_OBSERVERS: list[Any] = []
+
 
 @dataclass
 class Network:
@@ -147,7 +150,7 @@ def build_network(
         out_names.append(t.name)
         out_dtypes.append(want)
         out_shapes.append(list(t.shape))
-    return Network(
+    result_net = Network(
         name=name,
         builder=builder,
         network=net,
@@ -163,3 +166,6 @@ def build_network(
         converters=used,
         logger=logger,
     )
+    for observe in list(NETWORK_OBSERVERS):
+        observe(result_net)
+    return result_net

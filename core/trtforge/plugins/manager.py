@@ -210,8 +210,8 @@ class PackManager:
             )
 
     def _collect(self, rec: PackRecord, plugin: Any) -> None:
-        def register_converter(fn: Callable, *more: Callable) -> None:
-            for f in (fn, *more):
+        def register_converter(*fns: Callable) -> None:
+            for f in fns:
                 try:
                     rec.converters.extend(specs_of(f))
                 except TypeError as exc:

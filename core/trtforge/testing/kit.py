@@ -1,0 +1,213 @@
+"""The test kit for converter packs: a converter test in a few lines.
+
+``check_converts(module, inputs)`` compiles with validation on, asserts the
+ops were converted (no silent fallback), builds the real engine where the
+backend can, checks numbers with the CPU reference executor at the min, opt
+and max shapes, and executes the engine when a usable GPU is present. It
+records which converters ran so a whole pack's conformance can be checked.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from .. import backend as _backend
+from ..plugins.converters import ConverterSpec, qualified_op_name
+from ..plugins.manager import PackManager, get_manager, set_manager
+
+
+@dataclass
+class ConverterUse:
+    """How one converter was exercised."""
+
+    spec: ConverterSpec
+    dynamic: bool = False
+    layer_types: set[str] = field(default_factory=set)
+
+
+#: (pack, op, fn) -> use, over the test session
+EXERCISED: dict[tuple[str, str, str], ConverterUse] = {}
+
+
+@dataclass
+class Converted:
+    """What :func:`check_converts` returns."""
+
+    module: torch.nn.Module
+    report: Any
+    built: bool
+    build_skipped_reason: str | None
+    networks: list[Any]
+
+
+def _key(spec: ConverterSpec) -> tuple[str, str, str]:
+    return (spec.pack, qualified_op_name(spec.target), spec.fn_name)
+
+
+def _observe(networks: list[Any]) -> Any:
+    def observe(net: Any) -> None:
+        networks.append(net)
+        dynamic = any(p[0] != p[2] for p in net.profiles)
+        layers_by_node: dict[str, set[str]] = {}
+        for i in range(net.network.num_layers):
+            layer = net.network.get_layer(i)
+            layers_by_node.setdefault(layer.name.split("/")[0], set()).add(layer.type.name)
+        for node_name, spec in net.converters.items():
+            use = EXERCISED.setdefault(_key(spec), ConverterUse(spec))
+            use.dynamic |= dynamic
+            emitted = layers_by_node.get(node_name, set())
+            use.layer_types |= emitted
+            check_flags(spec, emitted)
+
+    return observe
+
+
+#: layers whose output size depends on data: a converter emitting one must say so
+DATA_DEPENDENT_LAYERS = {"NON_ZERO", "NMS"}
+
+
+def check_flags(spec: ConverterSpec, emitted: set[str]) -> None:
+    """Declared flags must match what the converter emitted."""
+    dds = emitted & DATA_DEPENDENT_LAYERS
+    if dds and not spec.requires_output_allocator:
+        raise AssertionError(
+            f"converter {spec.fn_name} ({qualified_op_name(spec.target)}, pack {spec.pack!r}) emits "
+            f"{sorted(dds)} layers, whose output size depends on data, but does not declare "
+            "requires_output_allocator=True"
+        )
+    undeclared = {l for l in emitted if l in _backend_sensitive_layers()} - set(spec.emits)
+    if undeclared:
+        raise AssertionError(
+            f"converter {spec.fn_name} ({qualified_op_name(spec.target)}, pack {spec.pack!r}) emits "
+            f"{sorted(undeclared)} layers, which some backend cannot build, without listing them in "
+            "emits=...; the registry could not route it away from that backend"
+        )
+
+
+def _backend_sensitive_layers() -> set[str]:
+    return {l for caps in _backend.CAPABILITIES.values() for l in caps.unsupported_layers}
+
+
+def gpu_can_execute() -> tuple[bool, str]:
+    """Whether engines can run here, and why not."""
+    if not torch.cuda.is_available():
+        return False, "no CUDA GPU: engines cannot execute (numbers were checked by CPU reference execution)"
+    if not _backend.available():
+        return False, "no TensorRT backend installed"
+    major, minor = torch.cuda.get_device_capability()
+    caps = _backend.capabilities()
+    if major * 10 + minor in caps.refused_compute_capabilities:
+        return False, f"{_backend.name()} cannot run engines on compute capability {major}.{minor}"
+    return True, ""
+
+
+def check_converts(
+    module: torch.nn.Module,
+    inputs: Sequence[Any],
+    *,
+    ops: Sequence[Any] | None = None,
+    allow_fallback: Sequence[Any] = (),
+    target_backend: str | None = None,
+    precision: Any = torch.float32,
+    rtol: float | None = None,
+    manager: PackManager | None = None,
+    **settings: Any,
+) -> Converted:
+    """Compile ``module`` and assert it fully converts, builds where it can, and validates.
+
+    ``ops``: ops that must appear in the converted engines. ``allow_fallback``:
+    ops allowed to stay in PyTorch. ``target_backend``: a backend other than the
+    installed one is checked with ``build=False`` (networks made and validated,
+    not built), as is any network with a layer the installed backend lacks.
+    """
+    from ..compiler import compile as _compile
+
+    manager = manager or get_manager()
+    installed = _backend.name()
+    target = target_backend or installed
+    build = settings.pop("build", target == installed)
+    networks: list[Any] = []
+    from ..conversion import interpreter
+
+    observer = _observe(networks)
+    interpreter.NETWORK_OBSERVERS.append(observer)
+    try:
+        out = _compile(
+            module.eval(), list(inputs), manager=manager, validate=True, validate_rtol=rtol,
+            min_block_size=settings.pop("min_block_size", 1), precision=precision,
+            target_backend=target, build=build, **settings,
+        )
+    finally:
+        interpreter.NETWORK_OBSERVERS.remove(observer)
+    report = out.trtforge_report
+    allowed = {a if isinstance(a, str) else qualified_op_name(a) for a in allow_fallback}
+    unexpected = [
+        f for f in report.fallback
+        if f.op not in allowed and f.op.rsplit(".", 1)[0] not in allowed
+    ]
+    if unexpected:
+        lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in unexpected)
+        raise AssertionError(f"{len(unexpected)} node(s) were not converted:\n{lines}")
+    converted_ops = {op for e in report.engines for op in e.ops}
+    for op in ops or ():
+        name = op if isinstance(op, str) else qualified_op_name(op)
+        if not any(c == name or c.rsplit(".", 1)[0] == name for c in converted_ops):
+            raise AssertionError(f"{name} was not converted; engines contain {sorted(converted_ops)}")
+    skipped = None if build else (
+        f"engine not built: target backend {target!r} is not the installed {installed!r}"
+    )
+    if build:
+        ok, why = gpu_can_execute()
+        if ok:
+            _compare_on_gpu(module, out, inputs, rtol)
+    return Converted(out, report, bool(build), skipped, networks)
+
+
+def _compare_on_gpu(module: torch.nn.Module, compiled: torch.nn.Module, inputs: Sequence[Any], rtol: float | None) -> None:
+    from ..conversion.validate import TOLERANCE, errors
+
+    args = [i.example("opt") if not isinstance(i, torch.Tensor) else i for i in inputs]
+    with torch.no_grad():
+        ref = module(*args)
+        got = compiled.cuda()(*[a.cuda() for a in args])
+    refs = ref if isinstance(ref, (list, tuple)) else [ref]
+    gots = got if isinstance(got, (list, tuple)) else [got]
+    tol = rtol or TOLERANCE[torch.float32]
+    for r, g in zip(refs, gots):
+        _, rel = errors(g.cpu(), r)
+        assert rel <= tol, f"engine output differs from eager on the GPU: rel_err {rel:.3e} > {tol}"
+
+
+def untested_converters(pack: str, manager: PackManager | None = None) -> list[str]:
+    """Converters of ``pack`` no :func:`check_converts` call exercised in this session."""
+    manager = manager or get_manager()
+    seen = {k for k in EXERCISED if k[0] == pack}
+    missing = []
+    for spec in manager.registry.all_specs():
+        if spec.pack == pack and _key(spec) not in seen:
+            missing.append(f"{qualified_op_name(spec.target)} ({spec.fn_name})")
+    return sorted(missing)
+
+
+def undynamic_converters(pack: str) -> list[str]:
+    """Converters claiming dynamic shapes that were never exercised with a dynamic profile."""
+    return sorted(
+        f"{k[1]} ({k[2]})" for k, use in EXERCISED.items()
+        if k[0] == pack and use.spec.supports_dynamic_shapes and not use.dynamic
+    )
+
+
+@contextlib.contextmanager
+def pack_manager(*packs: tuple[str, Any], discover: bool = False, strict: bool = True) -> Iterator[PackManager]:
+    """A fresh manager holding ``packs`` (``(name, plugin)`` pairs), installed as the default."""
+    manager = PackManager(discover=discover, strict=strict, load=None if discover else set(), disable=set())
+    for name, plugin in packs:
+        manager.add_pack(name, plugin)
+    prev = set_manager(manager)
+    try:
+        yield manager
+    finally:
+        set_manager(prev)
