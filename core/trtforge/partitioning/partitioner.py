@@ -128,7 +128,10 @@ class Partitioner:
     def _check(self, groups: list[list[Node]], supported: set[Node], fallback: dict[Node, list[Rejection]]) -> bool:
         """Demote nodes that make a partition unusable; True if anything changed."""
         changed = False
-        min_block = getattr(self.settings, "min_block_size", 1)
+        # Full compilation means one engine for everything convertible, whatever its size.
+        min_block = 1 if getattr(self.settings, "require_full_compilation", False) else getattr(
+            self.settings, "min_block_size", 1
+        )
         for group in groups:
             members = set(group)
             compute = [n for n in group if is_compute(n)]

@@ -111,10 +111,12 @@ class PackManager:
     # -- discovery -----------------------------------------------------------
     def _eps(self) -> list[Any]:
         if self._entry_points is not None:
-            return self._entry_points
-        if not self._discover:
-            return []
-        eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+            eps = self._entry_points
+        elif self._discover:
+            eps = list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
+        else:
+            eps = []
+        # name order makes pack order (the tie-breaker between converters) deterministic
         return sorted(eps, key=lambda ep: ep.name)
 
     def load_all(self) -> "PackManager":
@@ -143,7 +145,6 @@ class PackManager:
     # -- registration --------------------------------------------------------
     def add_pack(self, name: str, plugin: Any, *, distribution: str | None = None) -> PackRecord:
         """Register ``plugin`` (a module or object with hookimpls) as pack ``name``."""
-        self._loaded = True if self._entry_points is None and not self._discover else self._loaded
         rec = PackRecord(name, "loaded", distribution)
         if name in self.records and self.records[name].status == "loaded":
             return self._fail(rec, f"a pack named {name!r} is already loaded")
@@ -168,7 +169,10 @@ class PackManager:
     def _fail(self, rec: PackRecord, message: str) -> PackRecord:
         rec.status, rec.error = "error", message
         rec.converters, rec.decompositions, rec.lowering_passes = [], {}, []
-        self.records.setdefault(rec.name, rec) if rec.name in self.records else self.records.__setitem__(rec.name, rec)
+        key = rec.name
+        if key in self.records and self.records[key].status == "loaded":
+            key = f"{rec.name} (duplicate)"  # never hide the pack that did load
+        self.records[key] = rec
         if self.strict:
             raise PackLoadError(f"pack {rec.name!r}: {message}")
         return rec

@@ -1,16 +1,85 @@
-"""Engine runtime: modules that run TensorRT engines inside PyTorch, runtime modes, save/load.
+"""Engine runtime: what a deployed program needs, and all it needs.
 
-Importing this package never imports a pack or the compiler stages.
+Modules that run TensorRT engines inside PyTorch (:class:`TRTEngineModule`), the
+runtime modes (CUDA graphs, pre-allocated outputs, output allocator, weight
+streaming, multi-device safe mode) and save/load of compiled programs.
+
+Importing this package never imports a pack or the compiler stages
+(lowering, partitioning, conversion, compiler), nor TensorRT itself: the
+backend is imported when an engine is first loaded or run. It registers the
+``trtforge::execute_engine`` operator, so a saved program also runs from a plain
+``torch.export.load`` once ``trtforge.runtime`` is imported.
 """
-from .metadata import ABI_VERSION, EngineMetadata, TensorSpec
+from .cudagraphs import CudaGraphsModule
+from .errors import (
+    ABIVersionError,
+    BackendMismatchError,
+    CorruptedProgramError,
+    EngineDeserializationError,
+    EngineExecutionError,
+    EngineInputError,
+    EngineNotBuiltError,
+    IncompatibleModesError,
+    NoCUDADeviceError,
+    SavedProgramError,
+    TensorRTNotInstalledError,
+    TRTForgeRuntimeError,
+    UnsupportedDeviceError,
+    WeightStreamingError,
+)
+from .metadata import ABI_VERSION, EngineMetadata, TensorSpec, symbolic_shape_exprs
+from .modes import (
+    CudaGraphsMode,
+    enable_cudagraphs,
+    enable_output_allocator,
+    enable_pre_allocated_outputs,
+    get_cudagraphs_mode,
+    get_multi_device_safe_mode,
+    get_whole_cudagraphs_mode,
+    set_cudagraphs_mode,
+    set_multi_device_safe_mode,
+    weight_streaming,
+)
 from .module import TRTEngineModule
+from .ops import clear_engine_cache
+from .runner import EngineRunner, TRTEngineRunner
+from .serialization import inspect_saved, load, save
 
-__all__ = ["ABI_VERSION", "EngineMetadata", "TensorSpec", "TRTEngineModule", "save", "load"]
-
-
-def save(*args, **kwargs):  # replaced by the save/load implementation
-    raise NotImplementedError("trtforge.save is not implemented yet")
-
-
-def load(*args, **kwargs):
-    raise NotImplementedError("trtforge.load is not implemented yet")
+__all__ = [
+    "ABI_VERSION",
+    "ABIVersionError",
+    "BackendMismatchError",
+    "CorruptedProgramError",
+    "CudaGraphsMode",
+    "CudaGraphsModule",
+    "EngineDeserializationError",
+    "EngineExecutionError",
+    "EngineInputError",
+    "EngineMetadata",
+    "EngineNotBuiltError",
+    "EngineRunner",
+    "IncompatibleModesError",
+    "NoCUDADeviceError",
+    "SavedProgramError",
+    "TRTEngineModule",
+    "TRTEngineRunner",
+    "TRTForgeRuntimeError",
+    "TensorRTNotInstalledError",
+    "TensorSpec",
+    "UnsupportedDeviceError",
+    "WeightStreamingError",
+    "clear_engine_cache",
+    "enable_cudagraphs",
+    "enable_output_allocator",
+    "enable_pre_allocated_outputs",
+    "get_cudagraphs_mode",
+    "get_multi_device_safe_mode",
+    "get_whole_cudagraphs_mode",
+    "inspect_saved",
+    "load",
+    "save",
+    "set_cudagraphs_mode",
+    "set_multi_device_safe_mode",
+    "symbolic_shape_exprs",
+    "weight_streaming",
+]

@@ -1,13 +1,30 @@
 """What the runtime needs to know about one engine, kept next to its serialized bytes."""
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
+import operator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
 
 #: Version of the saved-program format. Bump on any incompatible change to
 #: EngineMetadata or to how engines are stored; loaders refuse other versions.
 ABI_VERSION = 1
+
+__all__ = [
+    "ABI_VERSION",
+    "EngineMetadata",
+    "TensorSpec",
+    "check_abi_version",
+    "engine_sha256",
+    "eval_shape_expr",
+    "symbolic_shape_exprs",
+    "torch_dtype",
+]
 
 
 @dataclass
@@ -19,6 +36,17 @@ class TensorSpec:
     shape: list[int]
     #: [min, opt, max] shapes for inputs of engines with dynamic dimensions
     profile: list[list[int]] | None = None
+    #: outputs only: one expression per dimension giving its size from the input
+    #: sizes, e.g. ``["i0_0", "3", "FloorDiv(i1_2, 2)"]`` (``iK_D`` is dimension D
+    #: of input K); None for a dimension, or for the whole list, means "unknown
+    #: until run" (a data-dependent size). Used to trace engines with dynamic
+    #: shapes in torch.export; see :func:`symbolic_shape_exprs`.
+    shape_expr: list[str | None] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TensorSpec":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -32,6 +60,7 @@ class EngineMetadata:
     inputs: list[TensorSpec] = field(default_factory=list)
     outputs: list[TensorSpec] = field(default_factory=list)
     requires_output_allocator: bool = False
+    #: "none" | "ampere_plus" | "same_compute_capability" (TensorRT HardwareCompatibilityLevel)
     hardware_compatibility: str = "none"
     weight_streaming: bool = False
     device: int = 0
@@ -40,18 +69,209 @@ class EngineMetadata:
     #: nodes of the original graph this engine replaces (for reports and inspect)
     source_nodes: list[str] = field(default_factory=list)
     engine_bytes: int = 0
+    #: sha256 hex digest of the serialized engine (filled by TRTEngineModule)
+    sha256: str = ""
+    #: trtforge version that produced the engine
+    trtforge_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EngineMetadata":
+    def from_dict(cls, data: Mapping[str, Any]) -> "EngineMetadata":
         data = dict(data)
-        data["inputs"] = [TensorSpec(**t) for t in data.get("inputs", [])]
-        data["outputs"] = [TensorSpec(**t) for t in data.get("outputs", [])]
+        data["inputs"] = [t if isinstance(t, TensorSpec) else TensorSpec.from_dict(t) for t in data.get("inputs", [])]
+        data["outputs"] = [t if isinstance(t, TensorSpec) else TensorSpec.from_dict(t) for t in data.get("outputs", [])]
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
     def from_json(cls, text: str) -> "EngineMetadata":
         return cls.from_dict(json.loads(text))
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+
+def check_abi_version(data: Mapping[str, Any], what: str) -> None:
+    """Raise :class:`ABIVersionError` unless ``data["abi_version"]`` is this runtime's."""
+    from .errors import ABIVersionError
+
+    found = data.get("abi_version") if isinstance(data, Mapping) else None
+    if found != ABI_VERSION:
+        raise ABIVersionError(
+            f"{what} was saved with trtforge runtime ABI version {found!r}, but this trtforge "
+            f"reads ABI version {ABI_VERSION} only; load it with the trtforge release that saved it, "
+            "or recompile and save it again with this one"
+        )
+
+
+def engine_sha256(data: bytes | memoryview | torch.Tensor) -> str:
+    """sha256 hex digest of serialized engine bytes (or of a uint8 tensor holding them)."""
+    if isinstance(data, torch.Tensor):
+        data = _tensor_bytes_view(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tensor_bytes_view(t: torch.Tensor) -> memoryview:
+    """A zero-copy view of a CPU uint8 tensor's bytes (copies to host first if needed)."""
+    if t.device.type != "cpu":
+        t = t.cpu()
+    t = t.contiguous().view(torch.uint8).reshape(-1)
+    return memoryview(t.numpy()).cast("B")
+
+
+_DTYPES: dict[str, torch.dtype] = {
+    name: getattr(torch, name)
+    for name in (
+        "float32", "float16", "bfloat16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool",
+        "float8_e4m3fn", "float8_e5m2",
+    )
+    if hasattr(torch, name)
+}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype for a metadata dtype name (``"float32"``, ``"torch.float16"``...)."""
+    key = str(name).replace("torch.", "")
+    try:
+        return _DTYPES[key]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r} in engine metadata; known: {sorted(_DTYPES)}") from None
+
+
+# --- output shape expressions -------------------------------------------------------------
+
+def _floordiv(a: Any, b: Any) -> Any:
+    return a // b
+
+
+def _ceildiv(a: Any, b: Any) -> Any:
+    return -((-a) // b)
+
+
+def _max(*args: Any) -> Any:
+    out = args[0]
+    for a in args[1:]:
+        out = torch.sym_max(out, a)
+    return out
+
+
+def _min(*args: Any) -> Any:
+    out = args[0]
+    for a in args[1:]:
+        out = torch.sym_min(out, a)
+    return out
+
+
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "FloorDiv": _floordiv, "CleanDiv": _floordiv, "IntTrueDiv": _floordiv,
+    "CeilDiv": _ceildiv, "Mod": operator.mod, "PythonMod": operator.mod,
+    "Max": _max, "Min": _min,
+}
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+}
+
+
+@lru_cache(maxsize=1024)
+def _parse_expr(text: str) -> ast.Expression:
+    tree = ast.parse(text, mode="eval")
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Call,
+                               ast.USub, ast.UAdd, ast.Pow, *_BINOPS)) or (
+            isinstance(node, ast.Constant) and type(node.value) is int
+        )
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS):
+            ok = False
+        if not ok:
+            raise ValueError(f"shape expression {text!r} uses {type(node).__name__}, which is not allowed")
+    return tree
+
+
+def eval_shape_expr(text: str, env: Mapping[str, Any]) -> Any:
+    """Evaluate one output-dimension expression over input sizes (ints or SymInts).
+
+    Only integer arithmetic (``+ - * // % **``), the names in ``env`` and the
+    functions FloorDiv/CeilDiv/Mod/Max/Min are allowed: metadata comes from files,
+    so nothing is ever ``eval``-ed.
+    """
+    tree = _parse_expr(text)
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            try:
+                return env[node.id]
+            except KeyError:
+                raise ValueError(f"shape expression {text!r} names unknown size {node.id!r}") from None
+        if isinstance(node, ast.UnaryOp):
+            v = ev(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Pow):
+                if not isinstance(b, int) or b < 0 or b > 8:
+                    raise ValueError(f"shape expression {text!r}: only small constant integer powers")
+                out = 1
+                for _ in range(b):
+                    out = out * a
+                return out
+            return _BINOPS[type(node.op)](a, b)
+        if isinstance(node, ast.Call):
+            return _FUNCS[node.func.id](*(ev(a) for a in node.args))  # type: ignore[union-attr]
+        raise ValueError(f"bad shape expression {text!r}")  # pragma: no cover - _parse_expr rejects it
+
+    return ev(tree)
+
+
+def symbolic_shape_exprs(
+    input_shapes: Sequence[Sequence[Any]], output_shapes: Sequence[Sequence[Any]]
+) -> list[list[str | None]]:
+    """Output-shape expressions for :attr:`TensorSpec.shape_expr`, from traced shapes.
+
+    ``input_shapes``/``output_shapes`` are the engine's I/O shapes as seen while
+    tracing (ints and ``torch.SymInt`` s, e.g. the ``meta["val"]`` shapes of the
+    partition's placeholders and outputs). A dimension whose size is not a
+    function of input sizes (data-dependent) gets None.
+    """
+    import sympy
+
+    mapping: dict[Any, Any] = {}
+    for k, shape in enumerate(input_shapes):
+        for d, s in enumerate(shape):
+            if isinstance(s, torch.SymInt):
+                expr = s.node.expr
+                if isinstance(expr, sympy.Symbol) and expr not in mapping:
+                    mapping[expr] = sympy.Symbol(f"i{k}_{d}", integer=True)
+    out: list[list[str | None]] = []
+    for shape in output_shapes:
+        exprs: list[str | None] = []
+        for s in shape:
+            if isinstance(s, torch.SymInt):
+                expr = s.node.expr
+                if expr.free_symbols <= set(mapping):
+                    text = str(expr.xreplace(mapping))
+                    try:
+                        _parse_expr(text)
+                    except (ValueError, SyntaxError):
+                        text = None  # an expression the evaluator does not know: size at run time
+                    exprs.append(text)
+                else:
+                    exprs.append(None)
+            else:
+                exprs.append(str(int(s)))
+        out.append(exprs)
+    return out

@@ -68,10 +68,12 @@ _LOW_FLOATS = (torch.float16, torch.bfloat16)
 class LayerCtx:
     """What a layer implementation may ask about the layer being executed."""
 
-    def __init__(self, trt: Any, layer: Any, type_name: str) -> None:
+    def __init__(self, trt: Any, layer: Any, type_name: str, state: dict) -> None:
         self.trt = trt
         self.layer = layer
         self.type_name = type_name
+        #: per-run scratch space shared by all layers (e.g. if-conditional conditions)
+        self.state = state
 
     def out_dtype(self, i: int = 0) -> torch.dtype:
         return torch_dtype(self.layer.get_output(i).dtype)
@@ -162,7 +164,23 @@ def _check_output(ctx: LayerCtx, i: int, value: torch.Tensor) -> torch.Tensor:
     return value
 
 
-def _run_layer(trt: Any, layer: Any, env: dict[str, torch.Tensor]) -> None:
+class _Failed:
+    """Stands in for the outputs of a layer that failed inside an if-conditional.
+
+    TensorRT evaluates conditional branches lazily; the reference evaluates both, so
+    an error in the branch not taken must not abort the run. It is raised only if the
+    value reaches a requested output or the taken branch of a CONDITIONAL_OUTPUT.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+#: layers that receive _Failed inputs themselves instead of propagating them
+_SEES_FAILED = {"CONDITIONAL_OUTPUT"}
+
+
+def _run_layer(trt: Any, layer: Any, env: dict[str, Any], state: dict, lazy: bool) -> None:
     ltype = layer.type  # read LayerType from the base class: subclasses shadow ``type``
     type_name = ltype.name
     entry = _table().get(type_name)
@@ -172,27 +190,37 @@ def _run_layer(trt: Any, layer: Any, env: dict[str, torch.Tensor]) -> None:
         )
     cls_name, fn = entry
     layer.__class__ = getattr(trt, cls_name)
-    ctx = LayerCtx(trt, layer, type_name)
-    args = []
+    ctx = LayerCtx(trt, layer, type_name, state)
+    args: list = []
     for j in range(layer.num_inputs):
         t = layer.get_input(j)
         if t is None:
             args.append(None)
             continue
         v = env[t.name]
-        args.append(v.float() if v.dtype in _LOW_FLOATS else v)
+        if isinstance(v, _Failed) and type_name not in _SEES_FAILED:
+            for i in range(layer.num_outputs):
+                env[layer.get_output(i).name] = v
+            return
+        args.append(v.float() if isinstance(v, torch.Tensor) and v.dtype in _LOW_FLOATS else v)
     try:
-        results = fn(ctx, args)
-    except ReferenceExecutionError:
-        raise
-    except NotImplementedError as exc:
-        raise ctx.unsupported(str(exc)) from exc
-    except Exception as exc:  # a torch error inside a layer: say which layer
-        raise ctx.fail(f"{type(exc).__name__}: {exc}") from exc
-    if len(results) != layer.num_outputs:
-        raise ctx.fail(f"implementation returned {len(results)} outputs, layer has {layer.num_outputs}")
-    for i, value in enumerate(results):
-        env[layer.get_output(i).name] = _check_output(ctx, i, value)
+        try:
+            results = fn(ctx, args)
+        except ReferenceExecutionError:
+            raise
+        except NotImplementedError as exc:
+            raise ctx.unsupported(str(exc)) from exc
+        except Exception as exc:  # a torch error inside a layer: say which layer
+            raise ctx.fail(f"{type(exc).__name__}: {exc}") from exc
+        if len(results) != layer.num_outputs:
+            raise ctx.fail(f"implementation returned {len(results)} outputs, layer has {layer.num_outputs}")
+        checked = [_check_output(ctx, i, value) for i, value in enumerate(results)]
+    except ReferenceExecutionError as exc:
+        if not lazy or layer.num_outputs == 0 or isinstance(exc, UnsupportedLayerError):
+            raise
+        checked = [_Failed(exc)] * layer.num_outputs
+    for i, value in enumerate(checked):
+        env[layer.get_output(i).name] = value
 
 
 def run_network(
@@ -212,8 +240,10 @@ def run_network(
     """
     from trtforge.backend import trt
 
-    env: dict[str, torch.Tensor] = dict(_validate_inputs(trt, network, inputs))
+    env: dict[str, Any] = dict(_validate_inputs(trt, network, inputs))
     pending = [network.get_layer(i) for i in range(network.num_layers)]
+    lazy = any(layer.type.name == "CONDITION" for layer in pending)
+    state: dict = {}
     # Layers come in topological order unless set_input rewired one; defer those.
     while pending:
         deferred = []
@@ -222,7 +252,7 @@ def run_network(
                 layer.get_input(j) is None or layer.get_input(j).name in env for j in range(layer.num_inputs)
             )
             if ready:
-                _run_layer(trt, layer, env)
+                _run_layer(trt, layer, env, state, lazy)
             else:
                 deferred.append(layer)
         if len(deferred) == len(pending):
@@ -230,14 +260,14 @@ def run_network(
             raise ReferenceExecutionError(f"layers {names} wait on tensors no layer produces (a cycle or a loop)")
         pending = deferred
 
-    if keep_intermediates and outputs is None:
-        return env
     if outputs is None:
         outputs = [network.get_output(i).name for i in range(network.num_outputs)]
     unknown = [n for n in outputs if n not in env]
     if unknown:
         raise ReferenceExecutionError(f"no tensor named {unknown} in the network")
-    result = {n: env[n] for n in outputs}
+    for n in outputs:
+        if isinstance(env[n], _Failed):
+            raise env[n].error
     if keep_intermediates:
-        result = {**env, **result}
-    return result
+        return {n: v for n, v in env.items() if not isinstance(v, _Failed)}
+    return {n: env[n] for n in outputs}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ._common import mask_axes, name
-from .executor import LayerCtx
+from .executor import LayerCtx, _Failed
 
 
 def _topk(ctx: LayerCtx, ins: list) -> list:
@@ -96,7 +96,35 @@ def _nms(ctx: LayerCtx, ins: list) -> list:
     return [selected.to(ctx.out_dtype(0)), torch.tensor(len(rows), dtype=ctx.out_dtype(1))]
 
 
+# --------------------------------------------------------------------- if-conditionals
+def _condition_key(layer) -> tuple[str, str]:
+    return ("if-condition", layer.conditional.name)
+
+
+def _condition(ctx: LayerCtx, ins: list) -> list:
+    ctx.state[_condition_key(ctx.layer)] = bool(ins[0].reshape(-1)[0])
+    return []
+
+
+def _conditional_input(ctx: LayerCtx, ins: list) -> list:
+    return [ins[0]]
+
+
+def _conditional_output(ctx: LayerCtx, ins: list) -> list:
+    """Both branches were evaluated eagerly; emit the taken one (raising its error, if any)."""
+    key = _condition_key(ctx.layer)
+    if key not in ctx.state:
+        raise ctx.fail(f"the condition of if-conditional {key[1]!r} was not evaluated before its output")
+    chosen = ins[0] if ctx.state[key] else ins[1]
+    if isinstance(chosen, _Failed):
+        raise chosen.error
+    return [chosen]
+
+
 LAYERS = {
+    "CONDITION": ("IConditionLayer", _condition),
+    "CONDITIONAL_INPUT": ("IIfConditionalInputLayer", _conditional_input),
+    "CONDITIONAL_OUTPUT": ("IIfConditionalOutputLayer", _conditional_output),
     "TOPK": ("ITopKLayer", _topk),
     "NON_ZERO": ("INonZeroLayer", _non_zero),
     "NMS": ("INMSLayer", _nms),

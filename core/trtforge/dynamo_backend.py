@@ -1,0 +1,120 @@
+"""``torch.compile(model, backend="trtforge", options={...})``.
+
+Registered through the ``torch_dynamo_backends`` entry point (torch finds it by
+name without importing trtforge first). Dynamo hands over one FX graph per
+graph-break-free region; each is exported to ATen and goes through the same
+lowering, partitioning and conversion as ``trtforge.compile``. Each region's
+report is kept: ``trtforge.dynamo_backend.reports()``, or the model's
+``trtforge_reports`` when compiled through ``trtforge.compile(ir="torch_compile")``.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from .report import CompileReport
+from .settings import CompileSettings, Input
+
+_REPORTS: list[CompileReport] = []
+
+
+def reports() -> list[CompileReport]:
+    """Reports of every region compiled by the backend in this process, oldest first."""
+    return list(_REPORTS)
+
+
+@contextlib.contextmanager
+def collect_reports() -> Iterator[list[CompileReport]]:
+    """Collect the reports of regions compiled inside the ``with`` block."""
+    start = len(_REPORTS)
+    out: list[CompileReport] = []
+    try:
+        yield out
+    finally:
+        out.extend(_REPORTS[start:])
+
+
+def _real(t: Any) -> Any:
+    if isinstance(t, torch.Tensor):
+        from torch._subclasses.fake_tensor import is_fake
+
+        if is_fake(t):
+            shape = tuple(int(d) for d in t.shape)
+            return (torch.randn(shape) if t.is_floating_point() else torch.zeros(shape, dtype=t.dtype)).to(t.dtype)
+    return t
+
+
+def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict | None = None) -> Callable:
+    """Dynamo backend: compile one captured region; on failure, run it eagerly and record why."""
+    from .compiler import compile_graph, resolve_backends
+    from .lowering import lower
+    from .plugins.manager import get_manager
+
+    cfg = CompileSettings.from_kwargs(**(options or {}))
+    report = CompileReport(model=f"torch.compile region {len(_REPORTS)}", precision=str(cfg.precision).replace("torch.", ""))
+    _REPORTS.append(report)
+    if any(isinstance(x, torch.SymInt) for x in example_inputs):
+        report.passes.append("skipped: region has symbolic-size inputs; compile with dynamic=False")
+        return gm.forward
+    examples = [_real(x) for x in example_inputs]
+    tensors = [x for x in examples if isinstance(x, torch.Tensor)]
+    if len(tensors) != len(examples):
+        report.passes.append("skipped: region has non-tensor inputs")
+        return gm.forward
+    specs = [Input.from_tensor(t) for t in tensors]
+    manager = get_manager()
+    t0 = time.perf_counter()
+    try:
+        report.backend, report.target_backend = resolve_backends(cfg)
+        report.packs = [r.name for r in manager.loaded()]
+        lowered = lower(gm, specs, tensors, cfg, manager)
+        report.decompositions, report.passes = lowered.decompositions, lowered.passes
+        report.timings_s.update(lowered.timings)
+        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend)
+    except Exception as exc:
+        if cfg.require_full_compilation:
+            raise
+        warnings.warn(f"trtforge: region left to PyTorch: {type(exc).__name__}: {exc}", stacklevel=2)
+        report.passes.append(f"failed: {type(exc).__name__}: {exc}")
+        return gm.forward
+    report.timings_s["total"] = time.perf_counter() - t0
+    if cfg.dryrun:
+        return gm.forward
+    return result.forward
+
+
+def compile_with_torch_compile(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[Any],
+                               cfg: CompileSettings) -> Any:
+    """``trtforge.compile(..., ir="torch_compile")``: torch.compile with this backend.
+
+    With ``dryrun=True`` the model runs once on the examples and the combined
+    report is returned; otherwise the compiled model (compiling on first call).
+    """
+    import dataclasses
+
+    options = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    compiled = torch.compile(model, backend=trtforge_backend, options=options, dynamic=False)
+    if not cfg.dryrun:
+        return compiled
+    args = [e if e is not None else s.example("opt") for s, e in zip(specs, examples)]
+    with collect_reports() as regions, torch.no_grad():
+        torch._dynamo.reset()
+        compiled(*args)
+    return combine(type(model).__name__, regions)
+
+
+def combine(name: str, regions: list[CompileReport]) -> CompileReport:
+    """One report for a torch.compile run: totals over regions, each region kept in ``subgraphs``."""
+    out = CompileReport(model=name, subgraphs=regions)
+    if regions:
+        out.backend, out.target_backend, out.precision = regions[0].backend, regions[0].target_backend, regions[0].precision
+        out.packs = regions[0].packs
+    for r in regions:
+        out.compute_nodes += r.compute_nodes
+        out.engines.extend(r.engines)
+        out.fallback.extend(r.fallback)
+    return out

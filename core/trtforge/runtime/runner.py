@@ -1,0 +1,391 @@
+"""The TensorRT-specific part of the runtime, behind one small interface.
+
+:class:`EngineRunner` is everything the runtime asks of an engine: set input
+shapes (getting output shapes back), bind tensors and enqueue on a stream, and
+weight-streaming budgets. :class:`TRTEngineRunner` implements it with the
+TensorRT Python API shared by full TensorRT and TensorRT-RTX
+(``Runtime.deserialize_cuda_engine``, ``IExecutionContext.set_input_shape`` /
+``set_tensor_address`` / ``get_tensor_shape`` / ``set_output_allocator`` /
+``execute_async_v3``, ``IOutputAllocator.reallocate_output_async`` /
+``notify_shape``, ``ICudaEngine.weight_streaming_budget_v2`` /
+``streamable_weights_size`` / ``get_weight_streaming_automatic_budget``).
+
+Everything else (input checks, CUDA graphs, pre-allocated outputs, device
+switching, mode restoration) lives in :mod:`trtforge.runtime.module` and
+:mod:`trtforge.runtime.modes` and talks to an ``EngineRunner`` only, so it can
+be tested with a runner made of torch ops.
+"""
+from __future__ import annotations
+
+import abc
+import math
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import torch
+
+from .errors import (
+    BackendMismatchError,
+    EngineDeserializationError,
+    EngineExecutionError,
+    NoCUDADeviceError,
+    TensorRTNotInstalledError,
+    UnsupportedDeviceError,
+    WeightStreamingError,
+)
+from .metadata import EngineMetadata, _tensor_bytes_view, torch_dtype
+
+if TYPE_CHECKING:  # pragma: no cover
+    from types import ModuleType
+
+__all__ = ["EngineRunner", "TRTEngineRunner", "require_backend", "require_cuda"]
+
+Shape = tuple[int, ...]
+
+
+class EngineRunner(abc.ABC):
+    """One engine ready to run: the interface between the runtime's mode logic and TensorRT.
+
+    A runner is created for one device and never moves. ``generation`` is bumped
+    whenever its execution context is recreated (weight-streaming budget change):
+    anything recorded against the old context (CUDA graphs) must be re-recorded.
+    """
+
+    device: torch.device
+    generation: int = 0
+
+    @abc.abstractmethod
+    def prepare(self, inputs: Sequence[torch.Tensor]) -> list[Shape | None]:
+        """Set the input shapes of ``inputs``; return each output's shape, or None
+        where it is data-dependent (known only after execution, through the output allocator)."""
+
+    @abc.abstractmethod
+    def execute(
+        self,
+        inputs: Sequence[torch.Tensor],
+        outputs: Sequence[torch.Tensor] | None,
+        stream: Any,
+    ) -> list[torch.Tensor]:
+        """Bind ``inputs``/``outputs`` and enqueue one execution on ``stream``.
+
+        ``outputs=None`` runs with an output allocator: the runner allocates the
+        outputs (as torch tensors) once their shapes are known and returns them.
+        :meth:`prepare` must have been called with tensors of the same shapes.
+        """
+
+    # weight streaming -------------------------------------------------------------------
+    @property
+    def streamable_weights_size(self) -> int:
+        return 0
+
+    @property
+    def weight_streaming_budget(self) -> int:
+        return 0
+
+    def set_weight_streaming_budget(self, nbytes: int) -> int:
+        raise WeightStreamingError("this engine was not built with weight streaming")
+
+    def automatic_weight_streaming_budget(self) -> int:
+        return self.streamable_weights_size
+
+
+# --- checks shared by the runner and by load() ----------------------------------------------
+
+_PRETTY = {"tensorrt": "full TensorRT", "tensorrt_rtx": "TensorRT-RTX"}
+
+
+def require_backend(md: EngineMetadata) -> "ModuleType":
+    """Import the backend ``md`` was built for, or raise a clear error saying which is missing."""
+    from trtforge import backend
+
+    wanted = md.backend
+    if wanted not in backend.BACKENDS:
+        raise BackendMismatchError(
+            f"engine {md.name!r} was built for an unknown TensorRT backend {wanted!r}; this trtforge "
+            f"knows {sorted(backend.BACKENDS)}"
+        )
+    try:
+        return backend.load(wanted)[1]
+    except backend.BackendUnavailable as exc:
+        others: list[tuple[str, str]] = []
+        for other in backend.BACKENDS:
+            if other == wanted:
+                continue
+            try:
+                _, mod = backend.load(other)
+            except backend.BackendUnavailable:
+                continue
+            others.append((other, str(getattr(mod, "__version__", "?"))))
+        hint = backend._INSTALL_HINT[wanted]
+        if others:
+            here = ", ".join(f"{_PRETTY.get(o, o)} ({o} {v})" for o, v in others)
+            raise BackendMismatchError(
+                f"engine {md.name!r} was built for {_PRETTY.get(wanted, wanted)} ({wanted}"
+                f"{' ' + md.backend_version if md.backend_version else ''}), but the TensorRT installed "
+                f"here is {here}; engines do not move between backends: install {wanted} with "
+                f"`{hint}`, or recompile the model with backend={others[0][0]!r}"
+            ) from exc
+        raise TensorRTNotInstalledError(
+            f"engine {md.name!r} needs {_PRETTY.get(wanted, wanted)} ({wanted}), and no TensorRT is "
+            f"installed; install it with `{hint}`"
+        ) from exc
+
+
+def require_cuda(md: EngineMetadata) -> None:
+    if not torch.cuda.is_available():
+        raise NoCUDADeviceError(
+            f"engine {md.name!r} cannot run: no CUDA GPU is available (torch.cuda.is_available() is "
+            "False). TensorRT engines execute only on an NVIDIA GPU; on this machine the program can be "
+            "loaded and inspected (`trtforge inspect`), not run"
+        )
+
+
+def _check_device_supported(md: EngineMetadata, device: torch.device) -> None:
+    from trtforge import backend
+
+    major, minor = torch.cuda.get_device_capability(device)
+    cc = major * 10 + minor
+    caps = backend.capabilities(md.backend) if md.backend in backend.CAPABILITIES else None
+    if caps is not None and cc in caps.refused_compute_capabilities:
+        raise UnsupportedDeviceError(
+            f"engine {md.name!r} was built for {_PRETTY.get(md.backend, md.backend)}, which refuses to run "
+            f"on {torch.cuda.get_device_name(device)} (compute capability {major}.{minor}); build it with "
+            "the other backend for this GPU"
+        )
+    if md.compute_capability and md.hardware_compatibility in ("none", "", "NONE"):
+        built = md.compute_capability.replace("sm_", "").replace(".", "")
+        if built and built != f"{major}{minor}":
+            raise UnsupportedDeviceError(
+                f"engine {md.name!r} was built for compute capability {md.compute_capability} without "
+                f"hardware compatibility, and this GPU ({torch.cuda.get_device_name(device)}) is "
+                f"{major}.{minor}; rebuild it on this GPU or with a hardware compatibility level"
+            )
+
+
+# --- TensorRT implementation -----------------------------------------------------------------
+
+def _make_logger(trt: "ModuleType") -> Any:
+    class _RecordingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
+        """Forwards warnings/errors to Python logging and keeps errors for error messages."""
+
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity: Any, msg: str) -> None:
+            import logging
+
+            log = logging.getLogger("trtforge.runtime.tensorrt")
+            if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+                self.errors.append(str(msg))
+                del self.errors[:-20]
+                log.error("%s", msg)
+            elif severity == trt.ILogger.Severity.WARNING:
+                log.warning("%s", msg)
+            else:
+                log.debug("%s", msg)
+
+    return _RecordingLogger()
+
+
+_OUTPUT_ALLOCATOR_CLASSES: dict[int, type] = {}
+
+
+def _output_allocator_class(trt: "ModuleType") -> type:
+    """An IOutputAllocator that hands TensorRT torch-allocated memory and records shapes."""
+    cls = _OUTPUT_ALLOCATOR_CLASSES.get(id(trt))
+    if cls is not None:
+        return cls
+
+    class TorchOutputAllocator(trt.IOutputAllocator):  # type: ignore[misc, name-defined]
+        def __init__(self, device: torch.device) -> None:
+            trt.IOutputAllocator.__init__(self)
+            self.device = device
+            self.buffers: dict[str, torch.Tensor] = {}
+            self.shapes: dict[str, Shape] = {}
+
+        def reallocate_output_async(self, tensor_name: str, memory: int, size: int, alignment: int,
+                                    stream: int) -> int:
+            # Called from execute_async_v3 on the enqueue thread, with the stream the
+            # engine runs on, which is torch's current stream: the caching allocator's
+            # memory is stream-ordered on it. A fresh buffer per call: the last one was
+            # handed to the caller as an output.
+            buf = torch.empty(max(int(size), 1), dtype=torch.uint8, device=self.device)
+            self.buffers[tensor_name] = buf
+            return buf.data_ptr()
+
+        def reallocate_output(self, tensor_name: str, memory: int, size: int, alignment: int) -> int:
+            return self.reallocate_output_async(tensor_name, memory, size, alignment, 0)
+
+        def notify_shape(self, tensor_name: str, shape: Any) -> None:
+            self.shapes[tensor_name] = tuple(int(d) for d in shape)
+
+        def take(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+            shape = self.shapes.pop(name)
+            buf = self.buffers.pop(name)
+            n = math.prod(shape)
+            return buf[: n * torch.empty((), dtype=dtype).element_size()].view(dtype).reshape(shape)
+
+    _OUTPUT_ALLOCATOR_CLASSES[id(trt)] = TorchOutputAllocator
+    return TorchOutputAllocator
+
+
+def deserialize_engine(trt: "ModuleType", data: Any, md: EngineMetadata) -> tuple[Any, Any, Any]:
+    """``(runtime, engine, logger)`` or :class:`EngineDeserializationError` with TensorRT's own errors."""
+    logger = _make_logger(trt)
+    runtime = trt.Runtime(logger)
+    try:
+        engine = runtime.deserialize_cuda_engine(data)
+    except Exception as exc:  # the bindings raise on some failures, return None on others
+        logger.errors.append(str(exc))
+        engine = None
+    if engine is None:
+        detail = "; ".join(logger.errors[-3:]) or "no detail from TensorRT"
+        from trtforge import backend
+
+        installed = backend.version() if backend.available() else "?"
+        raise EngineDeserializationError(
+            f"TensorRT could not deserialize engine {md.name!r} (built with {md.backend} "
+            f"{md.backend_version or '?'}; installed {md.backend} {installed}): {detail}. Engines only load "
+            "on the TensorRT version and GPU family they were built for (unless built version- or "
+            "hardware-compatible); recompile on this machine"
+        )
+    return runtime, engine, logger
+
+
+class TRTEngineRunner(EngineRunner):
+    """An :class:`EngineRunner` over a TensorRT ``ICudaEngine`` and one ``IExecutionContext``."""
+
+    def __init__(self, serialized: torch.Tensor | bytes, md: EngineMetadata, device: torch.device) -> None:
+        require_cuda(md)
+        trt = require_backend(md)
+        self.trt = trt
+        self.md = md
+        self.device = torch.device(device)
+        self.generation = 0
+        _check_device_supported(md, self.device)
+        data = _tensor_bytes_view(serialized) if isinstance(serialized, torch.Tensor) else serialized
+        with torch.cuda.device(self.device):
+            self.runtime, self.engine, self.logger = deserialize_engine(trt, data, md)
+            self._check_io()
+            if md.weight_streaming and self.engine.streamable_weights_size > 0:
+                self.engine.weight_streaming_budget_v2 = self.engine.get_weight_streaming_automatic_budget()
+            self.context = self._new_context()
+        self._dtypes = [torch_dtype(t.dtype) for t in md.outputs]
+        self._shape_io = [bool(self.engine.is_shape_inference_io(t.name)) for t in md.inputs]
+        self._host_shape_inputs: list[Any] = []
+        self._last_key: tuple[Shape, ...] | None = None
+        self._last_out: list[Shape | None] = []
+        self._allocator: Any = None
+
+    def _new_context(self) -> Any:
+        ctx = self.engine.create_execution_context()
+        if ctx is None:
+            raise EngineDeserializationError(
+                f"TensorRT could not create an execution context for engine {self.md.name!r} "
+                f"(out of device memory?): {'; '.join(self.logger.errors[-3:])}"
+            )
+        return ctx
+
+    def _check_io(self) -> None:
+        trt, eng, md = self.trt, self.engine, self.md
+        names = {eng.get_tensor_name(i): eng.get_tensor_mode(eng.get_tensor_name(i))
+                 for i in range(eng.num_io_tensors)}
+        want = {t.name: trt.TensorIOMode.INPUT for t in md.inputs}
+        want.update({t.name: trt.TensorIOMode.OUTPUT for t in md.outputs})
+        if names != want:
+            raise EngineDeserializationError(
+                f"engine {md.name!r} does not match its metadata: the engine has I/O tensors "
+                f"{sorted(names)}, the metadata names inputs {md.input_names} and outputs {md.output_names}"
+            )
+
+    # EngineRunner -------------------------------------------------------------------------
+    def prepare(self, inputs: Sequence[torch.Tensor]) -> list[Shape | None]:
+        key = tuple(tuple(t.shape) for t in inputs)
+        has_shape_inputs = any(self._shape_io)
+        if key == self._last_key and not has_shape_inputs:
+            return self._last_out
+        ctx = self.context
+        self._host_shape_inputs = []
+        for spec, t, is_shape in zip(self.md.inputs, inputs, self._shape_io):
+            if is_shape:
+                # shape tensors are read on the host at enqueue time; keep the copy alive
+                host = t.detach().to("cpu", torch.int64).contiguous().numpy().copy()
+                self._host_shape_inputs.append(host)
+                ok = ctx.set_tensor_address(spec.name, host.ctypes.data)
+            else:
+                ok = ctx.set_input_shape(spec.name, tuple(t.shape))
+            if not ok:
+                raise EngineExecutionError(
+                    f"TensorRT refused shape {tuple(t.shape)} for input {spec.name!r} of engine "
+                    f"{self.md.name!r}: {'; '.join(self.logger.errors[-2:])}"
+                )
+        missing = ctx.infer_shapes()
+        if missing:
+            raise EngineExecutionError(
+                f"engine {self.md.name!r}: TensorRT cannot infer shapes, insufficiently specified: {missing}"
+            )
+        out: list[Shape | None] = []
+        for spec in self.md.outputs:
+            shape = tuple(int(d) for d in ctx.get_tensor_shape(spec.name))
+            out.append(None if any(d < 0 for d in shape) else shape)
+        self._last_key, self._last_out = key, out
+        return out
+
+    def execute(self, inputs: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor] | None,
+                stream: Any) -> list[torch.Tensor]:
+        ctx, md = self.context, self.md
+        for spec, t, is_shape in zip(md.inputs, inputs, self._shape_io):
+            if not is_shape:
+                ctx.set_tensor_address(spec.name, t.data_ptr())
+        if outputs is None:
+            if self._allocator is None:
+                self._allocator = _output_allocator_class(self.trt)(self.device)
+            for spec in md.outputs:
+                if not ctx.set_output_allocator(spec.name, self._allocator):
+                    raise EngineExecutionError(f"could not set an output allocator for {spec.name!r}")
+        else:
+            for spec, t in zip(md.outputs, outputs):
+                # an output allocator left from an earlier call would take precedence: unset it
+                if self._allocator is not None:
+                    ctx.set_output_allocator(spec.name, None)
+                ctx.set_tensor_address(spec.name, t.data_ptr())
+        if not ctx.execute_async_v3(int(stream.cuda_stream)):
+            raise EngineExecutionError(
+                f"TensorRT failed to enqueue engine {md.name!r}: {'; '.join(self.logger.errors[-3:])}"
+            )
+        if outputs is not None:
+            return list(outputs)
+        return [self._allocator.take(spec.name, dt) for spec, dt in zip(md.outputs, self._dtypes)]
+
+    # weight streaming ------------------------------------------------------------------------
+    @property
+    def streamable_weights_size(self) -> int:
+        return int(self.engine.streamable_weights_size)
+
+    @property
+    def weight_streaming_budget(self) -> int:
+        return int(self.engine.weight_streaming_budget_v2)
+
+    def automatic_weight_streaming_budget(self) -> int:
+        return int(self.engine.get_weight_streaming_automatic_budget())
+
+    def set_weight_streaming_budget(self, nbytes: int) -> int:
+        if self.streamable_weights_size <= 0:
+            raise WeightStreamingError(
+                f"engine {self.md.name!r} has no streamable weights (built without weight streaming)"
+            )
+        # The budget cannot change while an execution context exists: drop it, set, recreate.
+        with torch.cuda.device(self.device):
+            torch.cuda.current_stream(self.device).synchronize()
+            del self.context
+            self.engine.weight_streaming_budget_v2 = int(nbytes)
+            self.context = self._new_context()
+        self._last_key = None
+        self.generation += 1
+        return self.weight_streaming_budget
+
+
+#: Builds the runner of a TRTEngineModule: ``factory(engine_tensor, metadata, device)``.
+#: Replaceable for tests of the mode logic (see tests/runtime); production code never changes it.
+RunnerFactory = Callable[[torch.Tensor, EngineMetadata, torch.device], EngineRunner]
+_runner_factory: RunnerFactory = TRTEngineRunner
