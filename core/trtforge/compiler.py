@@ -12,7 +12,7 @@ from .conversion.context import ConversionError
 from .conversion.engine import BuildError, build_engine
 from .conversion.interpreter import Network, build_network
 from .conversion.validate import ValidationError, validate
-from .lowering import lower
+from .lowering import capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
@@ -63,11 +63,28 @@ def compile(
     backend_name, target = resolve_backends(cfg)
     report.backend, report.target_backend = backend_name, target
     report.packs = [r.name for r in manager.loaded()]
-    lowered = lower(model, specs, examples, cfg, manager)
+    ep = capture(model, specs, examples, cfg)
+    report.timings_s["export"] = time.perf_counter() - t0
+    cache = key = None
+    if cfg.engine_cache_dir and not cfg.dryrun:
+        from .cache import EngineCache, cache_key
+
+        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size)
+        packs = [(r.name, r.version) for r in manager.loaded()]
+        key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
+        hit = cache.get(key)
+        report.cache = cache.last
+        if hit is not None:
+            hit.trtforge_report.cache = "hit"
+            hit.trtforge_report.timings_s = {"export": report.timings_s["export"], "total": time.perf_counter() - t0}
+            return hit
+    lowered = lower_exported(ep, cfg, manager)
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.timings_s.update(lowered.timings)
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)
     report.timings_s["total"] = time.perf_counter() - t0
+    if cache is not None and key is not None and not isinstance(result, CompileReport):
+        cache.put(key, result)
     return result
 
 

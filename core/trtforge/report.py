@@ -40,6 +40,8 @@ class CompileReport:
     packs: list[str] = field(default_factory=list)
     precision: str = "float32"
     compute_nodes: int = 0
+    #: engine cache outcome: "" (no cache), "hit", "miss" or "corrupt" (entry rebuilt)
+    cache: str = ""
     #: subgraph reports of torch.compile (one per graph break)
     subgraphs: list["CompileReport"] = field(default_factory=list)
 

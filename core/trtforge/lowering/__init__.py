@@ -14,7 +14,7 @@ from ..settings import CompileSettings, Input
 from . import passes
 from .export import ExportError, apply_precision, export
 
-__all__ = ["ExportError", "Lowered", "lower", "lower_graph", "decomposition_table"]
+__all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower", "lower_exported", "lower_graph"]
 
 
 @dataclass
@@ -57,18 +57,18 @@ def lower_graph(gm: GraphModule, settings: CompileSettings, manager: PackManager
     return ran
 
 
-def lower(
+def capture(
     model: torch.nn.Module,
     specs: Sequence[Input],
     examples: Sequence[torch.Tensor | None],
     settings: CompileSettings,
-    manager: PackManager,
-) -> Lowered:
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    model = apply_precision(model.eval(), settings.precision)
-    ep = export(model, specs, examples)
-    timings["export"] = time.perf_counter() - t0
+) -> torch.export.ExportedProgram:
+    """torch.export of the model at the requested precision (before decompositions)."""
+    return export(apply_precision(model.eval(), settings.precision), specs, examples)
+
+
+def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:
+    """Decompositions, then core and pack passes."""
     t1 = time.perf_counter()
     table = decomposition_table(manager)
     before = _ops_in(ep.graph_module)
@@ -76,5 +76,20 @@ def lower(
     fired = sorted(qualified_op_name(op) for op in before if op in table)
     gm = ep.module()
     ran = lower_graph(gm, settings, manager)
-    timings["lowering"] = time.perf_counter() - t1
-    return Lowered(gm, fired, ran, timings)
+    return Lowered(gm, fired, ran, {"lowering": time.perf_counter() - t1})
+
+
+def lower(
+    model: torch.nn.Module,
+    specs: Sequence[Input],
+    examples: Sequence[torch.Tensor | None],
+    settings: CompileSettings,
+    manager: PackManager,
+) -> Lowered:
+    """capture + lower_exported, with stage timings."""
+    t0 = time.perf_counter()
+    ep = capture(model, specs, examples, settings)
+    t_export = time.perf_counter() - t0
+    lowered = lower_exported(ep, settings, manager)
+    lowered.timings = {"export": t_export, **lowered.timings}
+    return lowered

@@ -24,6 +24,12 @@ def remove_noops(gm: GraphModule) -> list[str]:
     """Drop assertion nodes and identity ops (clone, alias, detach, same-dtype copies)."""
     removed = []
     for node in list(gm.graph.nodes):
+        if node.op == "call_module" and node.target == "_guards_fn" and not node.users:
+            # torch.export's input-shape guard: engines check their inputs against their
+            # profiles, and the guard module cannot be pickled (engine cache, save)
+            gm.graph.erase_node(node)
+            removed.append("_guards_fn")
+            continue
         if node.op != "call_function":
             continue
         if node.target in _DROP and not node.users:

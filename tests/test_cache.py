@@ -1,0 +1,82 @@
+"""The engine cache: hits, misses on changed inputs, the size cap, corruption."""
+from __future__ import annotations
+
+import torch
+
+import trtforge
+from trtforge.cache import EngineCache
+
+
+class Small(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        return torch.relu(x * self.w + x)
+
+
+def _compile(model, cache_dir, **kw):
+    return trtforge.compile(model, [torch.randn(2, 4)], min_block_size=1, engine_cache_dir=str(cache_dir), **kw)
+
+
+def test_second_compile_hits_and_returns_the_same_engines(toy_manager, tmp_path):
+    m = Small()
+    first = _compile(m, tmp_path)
+    assert first.trtforge_report.cache == "miss"
+    second = _compile(m, tmp_path)
+    assert second.trtforge_report.cache == "hit"
+    assert second._run_on_trt_0.serialized_engine == first._run_on_trt_0.serialized_engine
+    assert "lowering" not in second.trtforge_report.timings_s  # lowering and build were skipped
+
+
+def test_changed_settings_or_weights_miss(toy_manager, tmp_path):
+    m = Small()
+    _compile(m, tmp_path)
+    assert _compile(m, tmp_path, optimization_level=1).trtforge_report.cache == "miss"
+    other = Small()
+    assert _compile(other, tmp_path).trtforge_report.cache == "miss"
+    assert trtforge.compile(m, [torch.randn(3, 4)], min_block_size=1,
+                            engine_cache_dir=str(tmp_path)).trtforge_report.cache == "miss"
+    # settings that do not change the program share the entry
+    assert _compile(m, tmp_path, debug=False).trtforge_report.cache == "hit"
+
+
+def test_size_cap_evicts_least_recently_used(tmp_path):
+    cache = EngineCache(tmp_path, max_bytes=3000)
+    for i in range(5):
+        cache.put(f"k{i}", torch.zeros(200))  # ~1 KB each
+    keys = [e[0] for e in cache.entries()]
+    assert cache.size() <= 3000 and "k4" in keys and "k0" not in keys
+
+
+def test_corrupted_entry_is_detected_and_rebuilt(toy_manager, tmp_path):
+    m = Small()
+    _compile(m, tmp_path)
+    (payload,) = list(tmp_path.glob("*.bin"))
+    data = bytearray(payload.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    payload.write_bytes(bytes(data))
+    again = _compile(m, tmp_path)
+    assert again.trtforge_report.cache == "corrupt" and again.trtforge_report.built
+    assert _compile(m, tmp_path).trtforge_report.cache == "hit"
+
+
+def test_truncated_entry_is_rebuilt(toy_manager, tmp_path):
+    m = Small()
+    _compile(m, tmp_path)
+    (payload,) = list(tmp_path.glob("*.bin"))
+    payload.write_bytes(payload.read_bytes()[:100])
+    assert _compile(m, tmp_path).trtforge_report.cache == "corrupt"
+
+
+def test_cli_cache_info_and_clear(toy_manager, tmp_path, capsys):
+    import json
+
+    from trtforge.cli.main import main
+
+    _compile(Small(), tmp_path)
+    assert main(["cache", "info", "--dir", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 1
+    assert main(["cache", "clear", "--dir", str(tmp_path)]) == 0
+    assert EngineCache(tmp_path).entries() == []
