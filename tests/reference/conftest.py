@@ -96,3 +96,43 @@ def parse_onnx(trt: Any, builder: Any, logger: Any) -> Callable[..., ParsedNet]:
 def onnxruntime_run() -> Callable[[bytes, dict], list[torch.Tensor]]:
     pytest.importorskip("onnxruntime", reason="onnxruntime is the second ground truth")
     return run_onnxruntime
+
+
+class HandNet:
+    """A network built by hand. Keeps the numpy arrays behind weights alive: the
+    TensorRT bindings do not copy them."""
+
+    def __init__(self, trt: Any, builder: Any) -> None:
+        self.trt = trt
+        self.builder = builder
+        self.net = builder.create_network(0)
+        self._keep: list[Any] = []
+
+    def input(self, name: str, dtype: Any, shape: Sequence[int]) -> Any:
+        return self.net.add_input(name, dtype, tuple(shape))
+
+    def const(self, value: Any, shape: Sequence[int] | None = None) -> Any:
+        import numpy as np
+
+        arr = np.ascontiguousarray(np.asarray(value))
+        self._keep.append(arr)
+        dims = tuple(arr.shape) if shape is None else tuple(shape)
+        return self.net.add_constant(dims, arr).get_output(0)
+
+    def weights(self, value: Any) -> Any:
+        import numpy as np
+
+        arr = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+        self._keep.append(arr)
+        return arr
+
+    def output(self, tensor: Any, name: str | None = None) -> Any:
+        if name:
+            tensor.name = name
+        self.net.mark_output(tensor)
+        return tensor
+
+
+@pytest.fixture
+def hand(trt: Any, builder: Any) -> Callable[[], HandNet]:
+    return lambda: HandNet(trt, builder)

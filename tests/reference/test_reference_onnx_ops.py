@@ -70,6 +70,7 @@ CASES = [
     Case("conv1d_groups_dilation", seeded(lambda: nn.Conv1d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2)), r(2, 4, 11), {"CONVOLUTION"}),
     Case("conv2d_groups_dilation", seeded(lambda: nn.Conv2d(6, 9, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=3)), r(1, 6, 9, 8), {"CONVOLUTION"}),
     Case("conv2d_same_asym", seeded(lambda: nn.Conv2d(3, 4, 4, padding="same")), r(1, 3, 7, 6), {"CONVOLUTION"}),
+    Case("conv2d_weight_bias_input", fn(lambda x, w, b: F.conv2d(x, w, b, padding=(0, 1))), lambda: (torch.randn(1, 3, 5, 5), torch.randn(2, 3, 3, 3), torch.randn(2)), {"CONVOLUTION"}),
     Case("conv2d_depthwise", seeded(lambda: nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4, bias=False)), r(1, 4, 8, 8), {"CONVOLUTION"}),
     Case("conv3d", seeded(lambda: nn.Conv3d(2, 4, (2, 3, 3), stride=(1, 2, 2), padding=(1, 1, 0))), r(1, 2, 4, 7, 6), {"CONVOLUTION"}),
     Case("conv2d_weight_input", fn(lambda x, w: F.conv2d(x, w, stride=2, padding=1)), lambda: (torch.randn(1, 3, 7, 7), torch.randn(5, 3, 3, 3)), {"CONVOLUTION"}),
@@ -178,6 +179,7 @@ CASES = [
     # --- grid sample
     Case("grid_sample_bilinear_zeros", fn(lambda x, g: F.grid_sample(x, g, mode="bilinear", padding_mode="zeros", align_corners=False)), lambda: (torch.randn(1, 2, 4, 5), torch.rand(1, 3, 3, 2) * 2.4 - 1.2), {"GRID_SAMPLE"}),
     Case("grid_sample_nearest_border", fn(lambda x, g: F.grid_sample(x, g, mode="nearest", padding_mode="border", align_corners=True)), lambda: (torch.randn(1, 2, 4, 5), torch.rand(1, 3, 3, 2) * 2.4 - 1.2), {"GRID_SAMPLE"}),
+    Case("grid_sample_bicubic_align", fn(lambda x, g: F.grid_sample(x, g, mode="bicubic", padding_mode="border", align_corners=True)), lambda: (torch.randn(1, 2, 4, 5), torch.rand(1, 3, 3, 2) * 2 - 1), {"GRID_SAMPLE"}),
     Case("grid_sample_bilinear_reflect", fn(lambda x, g: F.grid_sample(x, g, mode="bilinear", padding_mode="reflection", align_corners=False)), lambda: (torch.randn(2, 1, 4, 5), torch.rand(2, 2, 3, 2) * 2.4 - 1.2), {"GRID_SAMPLE"}),
 ]
 
@@ -212,6 +214,7 @@ def _assert_match(ours: torch.Tensor, ref: torch.Tensor, case: Case, what: str) 
         assert torch.equal(ours.to(torch.int64), ref.to(torch.int64)), f"{what}: {ours} != {ref}"
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_onnx_op_matches_torch_and_onnxruntime(case: Case, parse_onnx: Any, onnxruntime_run: Any) -> None:
     torch.manual_seed(0)
