@@ -87,3 +87,25 @@ def test_packs_respects_env_blocklist():
                          check=True, capture_output=True, text=True, env=env).stdout
     packs = {p["name"]: p for p in json.loads(out)["packs"]}
     assert packs["detection"]["status"] == "blocked" and packs["vision"]["status"] == "loaded"
+
+
+def test_packs_listing_is_cached_and_invalidated(tmp_path, monkeypatch):
+    from trtforge.cli import packs
+
+    monkeypatch.setenv("TRTFORGE_CACHE_DIR", str(tmp_path))
+    first = packs.collect()
+    assert (tmp_path / "packs.json").exists()
+    assert packs.collect() == first
+    # a different allowlist is a different listing
+    monkeypatch.setenv("TRTFORGE_DISABLE_PACKS", "vision")
+    assert packs._fingerprint() != json.loads((tmp_path / "packs.json").read_text())["key"]
+
+
+def test_trtforge_packs_does_not_import_torch_on_a_cache_hit(tmp_path):
+    import os
+
+    env = dict(os.environ, TRTFORGE_CACHE_DIR=str(tmp_path))
+    cmd = [sys.executable, "-c", "import sys; from trtforge.cli.main import main; main(['packs', '--json']); "
+           "assert 'torch' not in sys.modules, 'torch imported'"]
+    subprocess.run([sys.executable, "-m", "trtforge.cli.main", "packs"], check=True, env=env, capture_output=True)
+    subprocess.run(cmd, check=True, env=env, capture_output=True)

@@ -156,7 +156,7 @@ def test_import_trtforge_loads_no_pack_and_no_tensorrt():
 
     code = (
         "import sys, trtforge; "
-        "bad = [m for m in sys.modules if m.startswith(('trtforge_', 'tensorrt', 'trtforge.lowering', "
+        "bad = [m for m in sys.modules if m.startswith(('trtforge_', 'tensorrt', 'torch', 'trtforge.lowering', "
         "'trtforge.partitioning', 'trtforge.conversion'))]; print(bad); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

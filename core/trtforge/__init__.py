@@ -1,50 +1,46 @@
 """trtforge: compile PyTorch models to TensorRT engines; converters come from installable packs.
 
-Importing ``trtforge`` is cheap: it imports torch, but no pack, no TensorRT and
-none of the compiler stages. Those load on first use.
+Importing ``trtforge`` is cheap: it imports neither torch, nor a pack, nor
+TensorRT, nor a compiler stage; each name loads on first use.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from ._version import __version__
-from .plugins import (
-    CORE_API_VERSION,
-    ConverterSpec,
-    PackInfo,
-    Refusal,
-    converter,
-    hookimpl,
-    hookspec,
-)
-from .settings import CompileSettings, Input
+from .plugins.hookspecs import hookimpl, hookspec
+from .plugins.info import CORE_API_VERSION, PackInfo
 
-__all__ = [
-    "CORE_API_VERSION", "CompileSettings", "ConverterSpec", "Input", "PackInfo", "Refusal",
-    "__version__", "compile", "converter", "hookimpl", "hookspec", "load", "save",
-]
-
+#: public name -> (module, attribute)
 _LAZY = {
     "compile": ("trtforge.compiler", "compile"),
+    "CompilationError": ("trtforge.compiler", "CompilationError"),
     "save": ("trtforge.runtime", "save"),
     "load": ("trtforge.runtime", "load"),
+    "converter": ("trtforge.plugins.converters", "converter"),
+    "ConverterSpec": ("trtforge.plugins.converters", "ConverterSpec"),
+    "Refusal": ("trtforge.plugins.converters", "Refusal"),
+    "CompileSettings": ("trtforge.settings", "CompileSettings"),
+    "Input": ("trtforge.settings", "Input"),
     "ConversionContext": ("trtforge.conversion.context", "ConversionContext"),
     "CompileReport": ("trtforge.report", "CompileReport"),
 }
+_SUBMODULES = {"runtime", "testing", "backend", "conversion", "lowering", "partitioning", "plugins", "cli", "cache"}
+
+__all__ = ["CORE_API_VERSION", "PackInfo", "__version__", "hookimpl", "hookspec", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    # compile/save/load import their stage modules on first use (keeps start-up light;
-    # a runtime-only program never imports the compiler).
     if name in _LAZY:
-        import importlib
-
         mod, attr = _LAZY[name]
         value = getattr(importlib.import_module(mod), attr)
         globals()[name] = value
         return value
-    if name in {"runtime", "testing", "backend", "conversion", "lowering", "partitioning"}:
-        import importlib
-
+    if name in _SUBMODULES:
         return importlib.import_module(f"trtforge.{name}")
     raise AttributeError(f"module 'trtforge' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

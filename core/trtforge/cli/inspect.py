@@ -14,7 +14,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("inspect", help=HELP, description=HELP)
     p.add_argument("file", help="a .pt2 file written by trtforge.save")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.set_defaults(func=run, command="inspect")
+    p.set_defaults(run=run, func=run, command="inspect")
     return p
 
 

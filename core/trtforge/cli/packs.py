@@ -18,7 +18,79 @@ def _matches(op: str, want: str | None) -> bool:
     return op == want or op.split("::")[-1] == want or op.split(".")[0] == want
 
 
+def _fingerprint() -> str:
+    """Changes whenever an installed pack, its source, the core or the pack env vars change."""
+    import hashlib
+    import importlib.util
+    import os
+
+    from .._version import __version__
+    from ..plugins.manager_light import entry_points
+
+    h = hashlib.sha256(__version__.encode())
+    for var in ("TRTFORGE_LOAD_PACKS", "TRTFORGE_DISABLE_PACKS", "TRTFORGE_BACKEND"):
+        h.update(f"{var}={os.environ.get(var)}".encode())
+    roots = [os.path.dirname(os.path.dirname(__file__))]
+    for ep in entry_points():
+        dist = getattr(ep, "dist", None)
+        h.update(f"{ep.name}={ep.value}:{getattr(dist, 'name', '')}:{getattr(dist, 'version', '')}".encode())
+        try:
+            spec = importlib.util.find_spec(ep.value.split(":")[0].split(".")[0])
+        except (ImportError, ValueError):
+            spec = None
+        roots += list(getattr(spec, "submodule_search_locations", None) or [])
+    for root in roots:
+        for dirpath, _, files in os.walk(root):
+            for f in files:
+                if f.endswith(".py"):
+                    st = os.stat(os.path.join(dirpath, f))
+                    h.update(f"{f}:{st.st_mtime_ns}:{st.st_size}".encode())
+    return h.hexdigest()
+
+
+def _cache_path() -> str:
+    import os
+
+    base = os.environ.get("TRTFORGE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "trtforge")
+    return os.path.join(base, "packs.json")
+
+
 def collect(op: str | None = None, manager: Any = None) -> dict[str, Any]:
+    """Packs and their converters; answered from a listing cache when nothing changed.
+
+    Loading packs imports torch (seconds); the cache keeps ``trtforge packs`` fast.
+    """
+    if manager is None:
+        key = _fingerprint()
+        try:
+            with open(_cache_path()) as f:
+                cached = json.load(f)
+            if cached.get("key") == key:
+                return _filter(cached["data"], op)
+        except (OSError, ValueError, KeyError):
+            pass
+        data = _collect_loaded(None)
+        try:
+            import os
+
+            os.makedirs(os.path.dirname(_cache_path()), exist_ok=True)
+            with open(_cache_path(), "w") as f:
+                json.dump({"key": key, "data": data}, f)
+        except OSError:
+            pass
+        return _filter(data, op)
+    return _filter(_collect_loaded(manager), op)
+
+
+def _filter(data: dict[str, Any], op: str | None) -> dict[str, Any]:
+    if not op:
+        return data
+    packs = [dict(p, converters=[c for c in p["converters"] if _matches(c["op"], op)]) for p in data["packs"]]
+    return {"packs": packs, "conflicts": [c for c in data["conflicts"] if _matches(c["op"], op)]}
+
+
+def _collect_loaded(manager: Any) -> dict[str, Any]:
     from ..plugins import get_manager
     from ..plugins.registry import backends_for
 
@@ -36,7 +108,6 @@ def collect(op: str | None = None, manager: Any = None) -> dict[str, Any]:
                 "converter": s.fn_name,
             }
             for s in rec.converters
-            if _matches(s.op_name, op)
         ]
         packs.append({
             "name": rec.name, "distribution": rec.distribution, "version": rec.version,
@@ -45,7 +116,6 @@ def collect(op: str | None = None, manager: Any = None) -> dict[str, Any]:
         })
     conflicts = [
         {"op": o, "priority": p, "packs": ps, "winner": ps[0]} for o, p, ps in manager.registry.conflicts()
-        if _matches(o, op)
     ]
     return {"packs": packs, "conflicts": conflicts}
 

@@ -1,20 +1,29 @@
-"""Pack discovery (pluggy + entry points) and the converter registry."""
-from .converters import ConverterSpec, Refusal, converter, op_name, qualified_op_name
-from .hookspecs import hookimpl, hookspec
-from .manager import (
-    CORE_API_VERSION,
-    ENTRY_POINT_GROUP,
-    PackInfo,
-    PackLoadError,
-    PackManager,
-    PackRecord,
-    get_manager,
-    set_manager,
-)
-from .registry import ConverterRegistry, Reason, Rejection, Selection
+"""Pack discovery (pluggy + entry points) and the converter registry.
 
-__all__ = [
-    "CORE_API_VERSION", "ENTRY_POINT_GROUP", "ConverterRegistry", "ConverterSpec", "PackInfo",
-    "PackLoadError", "PackManager", "PackRecord", "Reason", "Refusal", "Rejection", "Selection",
-    "converter", "get_manager", "hookimpl", "hookspec", "op_name", "qualified_op_name", "set_manager",
-]
+Names resolve lazily, so reading pack metadata (the CLI) does not import torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .hookspecs import hookimpl, hookspec
+from .info import CORE_API_VERSION, PackInfo, api_compatible
+
+_LAZY = {
+    "ConverterSpec": "converters", "Refusal": "converters", "converter": "converters",
+    "op_name": "converters", "qualified_op_name": "converters", "specs_of": "converters",
+    "ENTRY_POINT_GROUP": "manager", "PackLoadError": "manager", "PackManager": "manager",
+    "PackRecord": "manager", "get_manager": "manager", "set_manager": "manager",
+    "ConverterRegistry": "registry", "Reason": "registry", "Rejection": "registry", "Selection": "registry",
+}
+
+__all__ = ["CORE_API_VERSION", "PackInfo", "api_compatible", "hookimpl", "hookspec", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

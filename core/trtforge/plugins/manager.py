@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -18,31 +17,12 @@ import pluggy
 
 from . import hookspecs
 from .converters import ConverterSpec, specs_of
+from .info import CORE_API_VERSION, PackInfo, api_compatible
 from .registry import ConverterRegistry
 
-if sys.version_info >= (3, 12):
-    from importlib import metadata as importlib_metadata
-else:  # the stdlib one lacks entry_points(group=...) selection on older Pythons
-    import importlib_metadata
-
-ENTRY_POINT_GROUP = "trtforge.packs"
-#: Version of the pack contract (hooks, decorator, conversion context). A pack
-#: written for ``MAJOR.MINOR`` loads on a core with the same MAJOR and MINOR >= it.
-CORE_API_VERSION = "1.0"
-
-
+from .manager_light import ENTRY_POINT_GROUP, entry_points, importlib_metadata
 class PackLoadError(RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
-
-
-@dataclass(frozen=True)
-class PackInfo:
-    """What a pack says about itself through ``trtforge_pack_info``."""
-
-    name: str
-    version: str
-    description: str = ""
-    api_version: str = CORE_API_VERSION
 
 
 @dataclass
@@ -70,15 +50,6 @@ def _env_list(var: str) -> set[str] | None:
 
 def _strict_from_env() -> bool:
     return os.environ.get("TRTFORGE_STRICT_PACKS", "").lower() in {"1", "true", "yes", "on"}
-
-
-def api_compatible(pack_version: str, core_version: str = CORE_API_VERSION) -> bool:
-    try:
-        pmaj, pmin = (int(x) for x in (str(pack_version).split(".") + ["0"])[:2])
-        cmaj, cmin = (int(x) for x in (core_version.split(".") + ["0"])[:2])
-    except ValueError:
-        return False
-    return pmaj == cmaj and pmin <= cmin
 
 
 class PackManager:
@@ -113,7 +84,7 @@ class PackManager:
         if self._entry_points is not None:
             eps = self._entry_points
         elif self._discover:
-            eps = list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
+            eps = entry_points()
         else:
             eps = []
         # name order makes pack order (the tie-breaker between converters) deterministic
