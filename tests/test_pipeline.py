@@ -203,3 +203,18 @@ def test_torch_compile_backend_produces_graph_and_report(toy_manager):
     assert "GPU" in str(err.value) or "CUDA" in str(err.value)
     assert regions and regions[0].engines and regions[0].engines[0].status == "built"
     assert {f.op for f in regions[0].fallback} >= {"aten::sum.default"} or regions[0].fallback
+
+
+def test_ir_torch_compile_dryrun_reports_each_region(toy_manager):
+    class Breaky(torch.nn.Module):
+        def forward(self, x):
+            y = torch.relu(x * 2 + 1)
+            if y.sum() > 0:  # graph break
+                y = y + 1
+            return torch.relu(y + y)
+
+    torch._dynamo.reset()
+    rep = trtforge.compile(Breaky(), [torch.randn(3, 4)], ir="torch_compile", dryrun=True, min_block_size=1)
+    assert len(rep.subgraphs) >= 2
+    assert rep.compute_nodes == sum(r.compute_nodes for r in rep.subgraphs)
+    assert rep.converted_nodes >= 5 and any(f.op.startswith("aten::sum") for f in rep.fallback)
