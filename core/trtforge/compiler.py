@@ -19,7 +19,7 @@ from .plugins.converters import qualified_op_name
 from .plugins.manager import PackManager, get_manager
 from .plugins.registry import Reason, Rejection
 from .report import CompileReport, EngineReport, FallbackEntry
-from .runtime.metadata import EngineMetadata, TensorSpec
+from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
 from .settings import CompileSettings, Input, normalize_inputs
 
@@ -202,7 +202,7 @@ def compile_graph(
                 engine = build_engine(net, cfg)
                 build_t += time.perf_counter() - t
                 er.engine_bytes, er.status = len(engine), "built"
-            modules.append(TRTEngineModule(engine, _metadata(net, p.nodes, engine, report.backend or target)))
+            modules.append(TRTEngineModule(engine, _metadata(net, p.nodes, ins, outs, engine, report.backend or target)))
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
                 raise type(exc)(f"{exc}") from exc
@@ -250,7 +250,8 @@ def _record_fallback(report: CompileReport, part: PartitionResult) -> None:
         )
 
 
-def _metadata(net: Network, nodes: Sequence[Node], engine: bytes | None, backend_name: str) -> EngineMetadata:
+def _metadata(net: Network, nodes: Sequence[Node], ins: Sequence[Node], outs: Sequence[Node],
+              engine: bytes | None, backend_name: str) -> EngineMetadata:
     def dt(d: torch.dtype) -> str:
         return str(d).replace("torch.", "")
 
@@ -258,7 +259,12 @@ def _metadata(net: Network, nodes: Sequence[Node], engine: bytes | None, backend
         TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof])
         for name, d, prof in zip(net.input_names, net.input_dtypes, net.profiles)
     ]
-    outputs = [TensorSpec(n, dt(d), list(s)) for n, d, s in zip(net.output_names, net.output_dtypes, net.output_shapes)]
+    shape = lambda n: tuple(getattr(n.meta.get("val"), "shape", ()))  # noqa: E731
+    exprs = symbolic_shape_exprs([shape(n) for n in ins], [shape(n) for n in outs])
+    outputs = [
+        TensorSpec(n, dt(d), list(s), shape_expr=e if any(x is not None for x in e) else None)
+        for n, d, s, e in zip(net.output_names, net.output_dtypes, net.output_shapes, exprs)
+    ]
     return EngineMetadata(
         name=net.name,
         backend=backend_name,

@@ -83,7 +83,7 @@ def test_fresh_process_loads_with_runtime_only(saved_program):
 
 
 def test_inspect_command_line(saved_program):
-    proc = subprocess.run([sys.executable, "-m", "trtforge.cli.inspect", str(saved_program)],
+    proc = subprocess.run([sys.executable, "-m", "trtforge.cli.main", "inspect", str(saved_program)],
                           capture_output=True, text=True, env=_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ABI version:     1" in proc.stdout and "relu_engine" in proc.stdout

@@ -326,7 +326,7 @@ def test_inspect_subcommand_registers_with_argparse(saved, capsys):
     parser = argparse.ArgumentParser(prog="trtforge")
     cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["inspect", str(saved), "--json"])
-    assert args.func(args) == 0
+    assert args.run(args) == 0
     assert json.loads(capsys.readouterr().out)["engines"][0]["name"] == "relu_engine"
 
 

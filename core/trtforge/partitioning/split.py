@@ -1,6 +1,7 @@
 """Graph surgery: cut partitions out into submodules and stitch the top-level graph back."""
 from __future__ import annotations
 
+import copy
 import heapq
 from typing import Sequence
 
@@ -90,6 +91,8 @@ def stitch(gm: GraphModule, groups: Sequence[Sequence[Node]], modules: Sequence[
     uid = {u: i for i, u in enumerate(units)}
     heapq.heapify(heap)
     new = Graph()
+    # keep torch.export's pytree calling convention (a single output stays a single tensor)
+    new._codegen = copy.deepcopy(gm.graph._codegen)
     env: dict[Node, Node] = {}
     emitted = 0
     while heap:
@@ -120,6 +123,9 @@ def stitch(gm: GraphModule, groups: Sequence[Sequence[Node]], modules: Sequence[
     for name, mod in zip(names, modules):
         root.add_module(name, mod)
     out = GraphModule(root, new, class_name=gm.__class__.__name__)
+    for attr in ("_in_spec", "_out_spec"):
+        if hasattr(gm, attr):
+            setattr(out, attr, getattr(gm, attr))
     out.graph.eliminate_dead_code()
     out.recompile()
     return out

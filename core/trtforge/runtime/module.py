@@ -35,6 +35,13 @@ def _is_tracing(inputs: Sequence[Any]) -> bool:
     return get_proxy_mode() is not None
 
 
+def _full_device(device: torch.device) -> torch.device:
+    """``cuda`` -> ``cuda:<current>``, so that device comparisons mean what they say."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 class _GraphState:
     __slots__ = ("key", "graph", "static_inputs", "static_outputs")
 
@@ -144,11 +151,10 @@ class TRTEngineModule(torch.nn.Module):
             if probe.device.type == "cuda":
                 dev = probe.device if probe.device.index is not None else torch.device(
                     "cuda", torch.cuda.current_device())
-                if dev != self.device or self._device_override is None:
+                if self._runner is not None and self._runner.device != dev:
                     self._drop_runner()
-                    self._device_override = dev
-            elif probe.device.type == "cpu" and self._device_override is not None:
-                pass  # .cpu(): keep running where we were asked to; engines only run on GPUs
+                self._device_override = dev
+            # .cpu() and dtype conversions leave the engine where it runs (engines only run on GPUs)
             super()._apply(fn, recurse)
         finally:
             self._buffers["engine"] = eng
@@ -290,7 +296,7 @@ class TRTEngineModule(torch.nn.Module):
             raise self._not_built()
         self.check_inputs(inputs)
         runner = self._runner_or_create()
-        device = runner.device
+        device = _full_device(runner.device)
         placed = self._place_inputs(inputs, device)
         if device.type == "cuda":
             current = torch.cuda.current_device()

@@ -124,6 +124,52 @@ def _module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _fill_shape_exprs(module: torch.nn.Module) -> None:
+    """Give dynamic engine outputs their size expressions from the graph's recorded shapes.
+
+    An output dimension of -1 with no :attr:`TensorSpec.shape_expr` would be traced
+    as a fresh size unrelated to the inputs (torch.export then adds runtime
+    asserts that reject sizes 0 and 1). The compiled graph usually knows better:
+    its engine call nodes carry ``meta["val"]`` from the original export.
+    """
+    from .metadata import symbolic_shape_exprs
+    from .module import TRTEngineModule
+
+    for gm in module.modules():
+        if not isinstance(gm, torch.fx.GraphModule):
+            continue
+        for node in gm.graph.nodes:
+            if node.op != "call_module":
+                continue
+            eng = gm.get_submodule(node.target)
+            if not isinstance(eng, TRTEngineModule):
+                continue
+            outs = eng.metadata.outputs
+            todo = [i for i, o in enumerate(outs) if o.shape_expr is None and any(d < 0 for d in o.shape)]
+            if not todo:
+                continue
+            in_vals = [a.meta.get("val") if isinstance(a, torch.fx.Node) else None for a in node.args]
+            if len(outs) == 1:
+                out_vals = [node.meta.get("val")]
+            else:
+                out_vals = [None] * len(outs)
+                for user in node.users:
+                    if user.op == "call_function" and user.target is operator.getitem \
+                            and isinstance(user.args[1], int) and user.args[1] < len(outs):
+                        out_vals[user.args[1]] = user.meta.get("val")
+            if not all(isinstance(v, torch.Tensor) for v in in_vals):
+                continue
+            exprs_in = [tuple(v.shape) for v in in_vals]
+            for i in todo:
+                v = out_vals[i]
+                if not isinstance(v, torch.Tensor) or v.dim() != len(outs[i].shape):
+                    continue
+                (exprs,) = symbolic_shape_exprs(exprs_in, [tuple(v.shape)])
+                if any(e is not None for e in exprs):
+                    outs[i].shape_expr = exprs
+                    eng._metadata_json = None
+
+
 def _engine_nodes(ep: torch.export.ExportedProgram) -> list[torch.fx.Node]:
     from .ops import is_engine_node
 
@@ -156,6 +202,7 @@ def save(
             "compile with build=True"
         )
     args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
+    _fill_shape_exprs(module)
     was_training = module.training
     module.eval()
     try:
@@ -199,6 +246,14 @@ def _open_zip(path: str | os.PathLike[str]) -> zipfile.ZipFile:
     p = os.fspath(path)
     if not os.path.exists(p):
         raise FileNotFoundError(f"no such file: {p!r}")
+    size = os.path.getsize(p)
+    if not _ends_with_end_record(p, size):
+        # zipfile would go on searching backwards and may find the end record of an archive
+        # nested inside (torch.export stores torch.save archives uncompressed): refuse first
+        raise CorruptedProgramError(
+            f"{p!r} ({size} bytes) is not a readable .pt2 archive: it is truncated or corrupted "
+            "(no zip end-of-central-directory record at its end)"
+        )
     try:
         return zipfile.ZipFile(p)
     except zipfile.BadZipFile as exc:
@@ -208,6 +263,22 @@ def _open_zip(path: str | os.PathLike[str]) -> zipfile.ZipFile:
         ) from None
     except OSError as exc:
         raise CorruptedProgramError(f"{p!r} cannot be read as a .pt2 archive: {exc}") from None
+
+
+def _ends_with_end_record(path: str, size: int) -> bool:
+    """True if the file ends with a zip end-of-central-directory record (plus its comment)."""
+    tail_len = min(size, 22 + 0xFFFF)
+    with open(path, "rb") as f:
+        f.seek(size - tail_len)
+        tail = f.read(tail_len)
+    i = tail.rfind(b"PK\x05\x06")
+    while i >= 0:
+        if i + 22 <= len(tail):
+            comment_len = int.from_bytes(tail[i + 20:i + 22], "little")
+            if i + 22 + comment_len == len(tail):
+                return True
+        i = tail.rfind(b"PK\x05\x06", 0, i)
+    return False
 
 
 def _manifest_member(zf: zipfile.ZipFile) -> str | None:
