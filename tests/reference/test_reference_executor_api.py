@@ -111,3 +111,12 @@ def test_layers_out_of_order_are_deferred(hand: Any, trt: Any) -> None:
     h.output(first.get_output(0), "y")
     got = run_network(h.net, {"x": torch.tensor([-1.0, 2.0, -3.0])})["y"]
     assert got.tolist() == [0.0, -2.0, 0.0]
+
+
+def test_caller_held_layer_objects_are_left_alone(hand: Any, trt: Any) -> None:
+    h, _ = _small_net(hand, trt)
+    held = [h.net.get_layer(i) for i in range(h.net.num_layers)]
+    classes = [type(layer) for layer in held]
+    run_network(h.net, {"x": torch.zeros(1, 3)})
+    assert [type(layer) for layer in held] == classes
+    assert held[0].type == trt.LayerType.ACTIVATION

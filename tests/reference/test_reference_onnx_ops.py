@@ -8,7 +8,7 @@ the parser emitted, so it is known which layer the comparison exercises.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
@@ -39,7 +39,6 @@ class Case:
     ort: bool = True  # also compare with onnxruntime
     opset: int = 17
     dynamic_axes: dict | None = None
-    note: str = field(default="")
 
 
 def r(*shape: int) -> Callable[[], tuple]:
@@ -234,3 +233,19 @@ def test_onnx_op_matches_torch_and_onnxruntime(case: Case, parse_onnx: Any, onnx
     if case.ort:
         for k, (o, e) in enumerate(zip(ours, onnxruntime_run(parsed.onnx_bytes, feeds))):
             _assert_match(o, e, case, f"output {k} vs onnxruntime")
+
+
+def test_ceil_mode_pooling_keeps_a_window_pytorch_drops(parse_onnx: Any) -> None:
+    """Canary for a TensorRT/PyTorch difference the docs record: with ceil_mode, PyTorch
+    (and onnxruntime) drop a last window that starts in the right padding; TensorRT's
+    EXPLICIT_ROUND_UP keeps it. The reference follows TensorRT's declared shape and agrees
+    with PyTorch on every window both have."""
+    model = nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True)
+    x = torch.randn(1, 1, 5, 5)
+    parsed = parse_onnx(model, (x,))
+    assert tuple(parsed.network.get_output(0).shape) == (1, 1, 4, 4)
+    expected = model(x)
+    assert tuple(expected.shape) == (1, 1, 3, 3)
+    ours = run_network(parsed.network, {"in0": x})[parsed.output_names()[0]]
+    torch.testing.assert_close(ours[..., :3, :3], expected)
+    assert bool(torch.isneginf(ours[..., 3, :]).all())  # the extra window sees only padding

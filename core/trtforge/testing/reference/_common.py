@@ -38,7 +38,3 @@ def weights(w: Any) -> torch.Tensor | None:
 def ints(t: torch.Tensor) -> list[int]:
     """Values of a small integer (shape) tensor as Python ints."""
     return [int(v) for v in t.reshape(-1).tolist()]
-
-
-def is_float(t: torch.Tensor) -> bool:
-    return t.dtype.is_floating_point

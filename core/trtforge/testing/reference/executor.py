@@ -117,7 +117,7 @@ def supported_layer_types() -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
-def _validate_inputs(trt: Any, network: Any, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _validate_inputs(network: Any, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     expected = {}
     for i in range(network.num_inputs):
         t = network.get_input(i)
@@ -180,16 +180,32 @@ class _Failed:
 _SEES_FAILED = {"CONDITIONAL_OUTPUT"}
 
 
+def _layer_type(trt: Any, layer: Any) -> str:
+    # Read LayerType through the base class: concrete classes shadow ``type``
+    # (IActivationLayer.type is the ActivationType, IPoolingLayer.type the PoolingType).
+    return trt.ILayer.type.fget(layer).name
+
+
 def _run_layer(trt: Any, layer: Any, env: dict[str, Any], state: dict, lazy: bool) -> None:
-    ltype = layer.type  # read LayerType from the base class: subclasses shadow ``type``
-    type_name = ltype.name
+    type_name = _layer_type(trt, layer)
     entry = _table().get(type_name)
     if entry is None:
         raise UnsupportedLayerError(
             f"layer {layer.name!r} has type {type_name}, which the reference executor does not implement"
         )
     cls_name, fn = entry
+    # The bindings hand out one wrapper per layer while it lives, so a caller may hold
+    # this very object: cast it for the implementation, then restore its class.
+    base_cls = layer.__class__
     layer.__class__ = getattr(trt, cls_name)
+    try:
+        _run_cast_layer(trt, layer, fn, type_name, env, state, lazy)
+    finally:
+        layer.__class__ = base_cls
+
+
+def _run_cast_layer(trt: Any, layer: Any, fn: LayerFn, type_name: str, env: dict[str, Any],
+                    state: dict, lazy: bool) -> None:
     ctx = LayerCtx(trt, layer, type_name, state)
     args: list = []
     for j in range(layer.num_inputs):
@@ -240,9 +256,9 @@ def run_network(
     """
     from trtforge.backend import trt
 
-    env: dict[str, Any] = dict(_validate_inputs(trt, network, inputs))
+    env: dict[str, Any] = dict(_validate_inputs(network, inputs))
     pending = [network.get_layer(i) for i in range(network.num_layers)]
-    lazy = any(layer.type.name == "CONDITION" for layer in pending)
+    lazy = any(_layer_type(trt, layer) == "CONDITION" for layer in pending)
     state: dict = {}
     # Layers come in topological order unless set_input rewired one; defer those.
     while pending:

@@ -28,7 +28,7 @@ def _torch_pads(pre, post) -> list[int]:
     return pads
 
 
-def _window_padding(layer, spatial, kernel, stride, dilation, *, pooling: bool):
+def _window_padding(layer, spatial, kernel, stride, dilation):
     """(pre, post) per spatial dim following PaddingMode; post includes round-up extension."""
     n = len(spatial)
     mode = name(layer.padding_mode)
@@ -68,7 +68,7 @@ def _convolution(ctx: LayerCtx, ins: list) -> list:
     stride, dil = dims(layer.stride_nd, n), dims(layer.dilation_nd, n)
     k, b = _kernel_and_bias(ctx, ins)
     k = k.reshape((kout, x.shape[1] // groups) + tuple(ks))  # GKCRS == [K, C/G, *kernel]
-    pre, post, extra = _window_padding(layer, list(x.shape[2:]), ks, stride, dil, pooling=False)
+    pre, post, extra = _window_padding(layer, list(x.shape[2:]), ks, stride, dil)
     post = [p + e for p, e in zip(post, extra)]
     x = F.pad(x, _torch_pads(pre, post))
     return [_CONV[n](x, k, b, stride=stride, padding=0, dilation=dil, groups=groups)]
@@ -110,7 +110,7 @@ def _pooling(ctx: LayerCtx, ins: list) -> list:
     n = len(ws)
     stride = dims(layer.stride_nd, n)
     spatial = list(x.shape[-n:])
-    pre, post, extra = _window_padding(layer, spatial, ws, stride, [1] * n, pooling=True)
+    pre, post, extra = _window_padding(layer, spatial, ws, stride, [1] * n)
     lead = x.shape[:-n]
     x4 = x.reshape((-1, 1) + tuple(spatial))  # fold leading dims into a batch for F.*pool
     results = {}

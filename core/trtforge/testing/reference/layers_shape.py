@@ -81,7 +81,7 @@ def _slice(ctx: LayerCtx, ins: list) -> list:
     def param(idx: int, attr: str):
         if len(ins) > idx and ins[idx] is not None:
             return ints(ins[idx])
-        return dims(getattr(layer, attr))
+        return dims(getattr(layer, attr, None))  # ``axes`` is missing on older TensorRT
 
     start, size, stride = param(1, "start"), param(2, "shape"), param(3, "stride")
     axes = param(5, "axes")
