@@ -68,15 +68,74 @@ def capture(
 
 
 def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:
-    """Decompositions, then core and pack passes."""
+    """Decompositions, then core and pack passes.
+
+    ``run_decompositions`` re-traces the whole program (seconds for a large
+    model) even when nothing needs decomposing. When every op of the exported
+    graph is converted as it stands (in-place variants aside, which are made
+    functional here when that is provably safe), the re-trace is skipped.
+    """
     t1 = time.perf_counter()
     table = decomposition_table(manager)
     before = _ops_in(ep.graph_module)
-    ep = ep.run_decompositions(table)
-    fired = sorted(qualified_op_name(op) for op in before if op in table)
-    gm = ep.module()
-    ran = lower_graph(gm, settings, manager)
+    gm = _without_retrace(ep, table, set(manager.registry.targets()))
+    if gm is not None:
+        fired: list[str] = []
+        ran = ["decompositions skipped: every op is converted as exported"]
+    else:
+        ep = ep.run_decompositions(table)
+        fired = sorted(qualified_op_name(op) for op in before if op in table)
+        gm = ep.module()
+        ran = []
+    ran += lower_graph(gm, settings, manager)
     return Lowered(gm, fired, ran, {"lowering": time.perf_counter() - t1})
+
+
+def _functional_variant(op: Any) -> Any:
+    """``aten.relu_.default`` -> ``aten.relu.default`` (None if ``op`` is not an in-place variant)."""
+    packet = getattr(op, "_overloadpacket", None)
+    name = getattr(packet, "__name__", "")
+    if not name.endswith("_") or name.startswith("_"):
+        return None
+    functional = getattr(torch.ops.aten, name[:-1], None)
+    return getattr(functional, op._overloadname, None) if functional is not None else None
+
+
+def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: set) -> GraphModule | None:
+    """The exported program as a GraphModule, if it needs no decomposition at all; else None."""
+    sig = ep.graph_signature
+    if getattr(sig, "buffers_to_mutate", None) or getattr(sig, "user_inputs_to_mutate", None):
+        return None
+    swaps = {}
+    for node in ep.graph.nodes:
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+            continue
+        op = node.target
+        if op in converted or passes.is_noop(node):
+            continue
+        functional = _functional_variant(op)
+        if functional is not None and functional in converted and _safe_to_functionalize(node):
+            swaps[node.name] = functional
+            continue
+        if op in table or op._schema.is_mutable:
+            return None
+    gm = ep.module()
+    for node in gm.graph.nodes:
+        if node.name in swaps:
+            node.target = swaps[node.name]
+    gm.recompile()
+    return gm
+
+
+def _safe_to_functionalize(node: torch.fx.Node) -> bool:
+    """``y = x.op_()`` may become ``y = op(x)`` if nothing reads ``x`` after it (only ``y``)."""
+    if not node.args or not isinstance(node.args[0], torch.fx.Node):
+        return False
+    mutated = node.args[0]
+    if mutated.op == "placeholder":
+        return False
+    order = {n: i for i, n in enumerate(node.graph.nodes)}
+    return all(order[u] <= order[node] for u in mutated.users)
 
 
 def lower(

@@ -17,7 +17,23 @@ _DROP = {
     aten.sym_constrain_range.default,
     aten._assert_async.msg,
 }
-_IDENTITY = {aten.clone.default, aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default}
+_IDENTITY = {aten.clone.default, aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default,
+             aten.contiguous.default}
+#: dropout variants: identity at inference (the ``train`` argument is checked)
+_DROPOUT = {aten.dropout.default, aten.dropout_.default, aten.feature_dropout.default, aten.alpha_dropout.default}
+
+
+def is_noop(node: Node) -> bool:
+    """True for nodes :func:`remove_noops` removes."""
+    if node.op != "call_function":
+        return False
+    if node.target in _DROP:
+        return not node.users
+    if node.target in _DROPOUT:
+        train = node.args[2] if len(node.args) > 2 else node.kwargs.get("train", False)
+        return train is False
+    src = node.args[0] if node.args else None
+    return isinstance(src, Node) and (node.target in _IDENTITY or _same_dtype_copy(node, src))
 
 
 def remove_noops(gm: GraphModule) -> list[str]:
@@ -30,19 +46,12 @@ def remove_noops(gm: GraphModule) -> list[str]:
             gm.graph.erase_node(node)
             removed.append("_guards_fn")
             continue
-        if node.op != "call_function":
+        if not is_noop(node):
             continue
-        if node.target in _DROP and not node.users:
-            gm.graph.erase_node(node)
-            removed.append(str(node.target))
-            continue
-        src = node.args[0] if node.args else None
-        if not isinstance(src, Node):
-            continue
-        if node.target in _IDENTITY or _same_dtype_copy(node, src):
-            node.replace_all_uses_with(src)
-            gm.graph.erase_node(node)
-            removed.append(str(node.target))
+        if node.users:
+            node.replace_all_uses_with(node.args[0])
+        gm.graph.erase_node(node)
+        removed.append(str(node.target))
     return removed
 
 
