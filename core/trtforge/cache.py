@@ -33,7 +33,7 @@ def _weights_fingerprint(ep: torch.export.ExportedProgram, h: Any) -> None:
             continue
         t = t.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")  # reshape: 0-d buffers (BatchNorm)
 
 
 def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: Any, target: str,

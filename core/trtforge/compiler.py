@@ -17,7 +17,7 @@ from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
 from .plugins.manager import PackManager, get_manager
-from .plugins.registry import Reason, Rejection
+from .plugins.registry import Reason, Selection
 from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
@@ -239,7 +239,7 @@ def _record_fallback(report: CompileReport, part: PartitionResult) -> None:
     for node, rejections in part.fallback.items():
         if not is_compute(node):
             continue
-        primary = rejections[0] if rejections else Rejection(Reason.NO_CONVERTER)
+        primary = Selection(None, list(rejections)).primary
         report.fallback.append(
             FallbackEntry(
                 node=node.name,

@@ -23,7 +23,9 @@ def errors(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     o, r = out.detach().double().cpu(), ref.detach().double().cpu()
     if o.numel() == 0:
         return 0.0, 0.0
-    diff = (o - r).nan_to_num(nan=float("inf"))
+    both_nan = o.isnan() & r.isnan()  # NaN where PyTorch has NaN is a match
+    diff = torch.where(both_nan, torch.zeros_like(o), o - r).nan_to_num(nan=float("inf"))
+    r = torch.where(both_nan, torch.zeros_like(r), r)
     max_abs = diff.abs().max().item()
     denom = r.norm().item()
     rel = diff.norm().item() / denom if denom > 0 else (0.0 if max_abs == 0 else float("inf"))

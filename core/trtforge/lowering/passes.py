@@ -17,8 +17,11 @@ _DROP = {
     aten.sym_constrain_range.default,
     aten._assert_async.msg,
 }
-_IDENTITY = {aten.clone.default, aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default,
-             aten.contiguous.default}
+_IDENTITY = {aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default}
+#: copies that only change memory layout: identity for TensorRT, but a PyTorch ``view`` after
+#: them may need the contiguous layout they produce, so they stay when a view reads them
+_LAYOUT = {aten.clone.default, aten.contiguous.default}
+_VIEWS = {aten.view.default, aten._unsafe_view.default}
 #: dropout variants: identity at inference (the ``train`` argument is checked)
 _DROPOUT = {aten.dropout.default, aten.dropout_.default, aten.feature_dropout.default, aten.alpha_dropout.default}
 
@@ -33,7 +36,11 @@ def is_noop(node: Node) -> bool:
         train = node.args[2] if len(node.args) > 2 else node.kwargs.get("train", False)
         return train is False
     src = node.args[0] if node.args else None
-    return isinstance(src, Node) and (node.target in _IDENTITY or _same_dtype_copy(node, src))
+    if not isinstance(src, Node):
+        return False
+    if node.target in _LAYOUT:
+        return not any(u.target in _VIEWS for u in node.users)
+    return node.target in _IDENTITY or _same_dtype_copy(node, src)
 
 
 def remove_noops(gm: GraphModule) -> list[str]:

@@ -53,8 +53,13 @@ class Selection:
         return "; ".join(str(r) for r in self.rejections) or Reason.NO_CONVERTER.value
 
     @property
-    def primary(self) -> Reason:
-        return self.rejections[0].reason if self.rejections else Reason.NO_CONVERTER
+    def primary(self) -> Rejection:
+        """The rejection that explains the fallback best: a backend limit wins (no converter
+        could help on this backend), else the first candidate's reason."""
+        for r in self.rejections:
+            if r.reason is Reason.BACKEND:
+                return r
+        return self.rejections[0] if self.rejections else Rejection(Reason.NO_CONVERTER)
 
 
 #: Which published pack converts an op, for the hint when none is installed.

@@ -175,7 +175,7 @@ def _compare_on_gpu(module: torch.nn.Module, compiled: torch.nn.Module, inputs: 
         got = compiled.cuda()(*[a.cuda() for a in args])
     refs = ref if isinstance(ref, (list, tuple)) else [ref]
     gots = got if isinstance(got, (list, tuple)) else [got]
-    tol = rtol or TOLERANCE[torch.float32]
+    tol = rtol if rtol is not None else TOLERANCE[torch.float32]
     for r, g in zip(refs, gots):
         _, rel = errors(g.cpu(), r)
         assert rel <= tol, f"engine output differs from eager on the GPU: rel_err {rel:.3e} > {tol}"

@@ -11,6 +11,10 @@ from ._common import mask_axes, name
 from .executor import LayerCtx, _Failed
 
 
+#: TensorRT documents K <= 3840 for ITopKLayer; an engine with a larger K fails to build or run
+TOPK_MAX_K = 3840
+
+
 def _topk(ctx: LayerCtx, ins: list) -> list:
     layer = ctx.layer
     x = ins[0]
@@ -21,6 +25,8 @@ def _topk(ctx: LayerCtx, ins: list) -> list:
     k = int(ins[1].reshape(-1)[0]) if len(ins) > 1 and ins[1] is not None else int(layer.k)
     if k > x.shape[axis]:
         raise ctx.fail(f"k={k} exceeds the axis length {x.shape[axis]}")
+    if k > TOPK_MAX_K:
+        raise ctx.fail(f"k={k} exceeds TensorRT's TopK limit of {TOPK_MAX_K}")
     descending = name(layer.op) == "MAX"
     # A stable sort puts equal values in index order (the ONNX TopK tie rule).
     values, indices = torch.sort(x, dim=axis, descending=descending, stable=True)
