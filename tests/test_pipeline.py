@@ -218,3 +218,17 @@ def test_ir_torch_compile_dryrun_reports_each_region(toy_manager):
     assert len(rep.subgraphs) >= 2
     assert rep.compute_nodes == sum(r.compute_nodes for r in rep.subgraphs)
     assert rep.converted_nodes >= 5 and any(f.op.startswith("aten::sum") for f in rep.fallback)
+
+
+def test_inputs_can_share_a_named_dynamic_dimension(toy_manager):
+    class Two(torch.nn.Module):
+        def forward(self, x, y):
+            return torch.relu(x + y)
+
+    a = trtforge.Input(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(8, 4), dim_names={0: "batch"})
+    b = trtforge.Input(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(8, 4), dim_names={0: "batch"})
+    out = trtforge.compile(Two(), [a, b], min_block_size=1, build=False, validate=True)
+    assert out.trtforge_report.engines[0].validation["shape_sets"] == 3
+    c = trtforge.Input(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(4, 4), dim_names={0: "batch"})
+    with pytest.raises(ValueError, match="same min and max"):
+        trtforge.compile(Two(), [a, c], min_block_size=1, build=False)

@@ -44,9 +44,14 @@ class Input:
     max_shape: tuple[int, ...] | None = None
     dtype: torch.dtype = torch.float32
     name: str | None = None
+    #: names for dynamic dimensions, e.g. ``{0: "batch"}``: inputs whose dimensions share a
+    #: name share one torch.export ``Dim`` (their sizes are equal at run time)
+    dim_names: Mapping[int, str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
+        if self.dim_names is not None:
+            object.__setattr__(self, "dim_names", dict(self.dim_names))
         ranged = (self.min_shape, self.opt_shape, self.max_shape)
         if self.shape is not None:
             if any(s is not None for s in ranged):
@@ -70,9 +75,11 @@ class Input:
             object.__setattr__(self, "shape", op)
         else:
             raise ValueError("Input needs shape= or all three of min_shape=, opt_shape=, max_shape=")
-        for s in (self.min_shape,):
-            if any(d < 0 for d in s):  # type: ignore[union-attr]
-                raise ValueError(f"Input: negative dimension in {s}")
+        if any(d < 0 for d in self.min_shape):  # type: ignore[union-attr]
+            raise ValueError(f"Input: negative dimension in {self.min_shape}")
+        for d in self.dim_names or {}:
+            if d not in self.dynamic_dims:
+                raise ValueError(f"Input: dim_names names dimension {d}, which is not dynamic (min == max)")
 
     @classmethod
     def from_tensor(cls, t: torch.Tensor, name: str | None = None) -> "Input":
@@ -94,6 +101,9 @@ class Input:
         if self.dtype == torch.bool:
             return torch.randint(0, 2, shape, generator=generator).bool()
         return torch.randint(0, 10, shape, generator=generator).to(self.dtype)
+
+    def __hash__(self) -> int:
+        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name))
 
     def __str__(self) -> str:
         dt = str(self.dtype).replace("torch.", "")

@@ -53,6 +53,7 @@ def dynamic_shapes_for(specs: Sequence[Input]) -> tuple[Any, ...] | None:
     if not any(s.is_dynamic for s in specs):
         return None
     out = []
+    named: dict[str, tuple[Any, tuple[int, int]]] = {}
     for i, s in enumerate(specs):
         if not s.is_dynamic:
             out.append(None)
@@ -60,7 +61,18 @@ def dynamic_shapes_for(specs: Sequence[Input]) -> tuple[Any, ...] | None:
         dims = {}
         for d in s.dynamic_dims:
             lo, hi = s.min_shape[d], s.max_shape[d]  # type: ignore[index]
-            dims[d] = torch.export.Dim(f"input{i}_dim{d}", min=lo, max=hi)
+            name = (s.dim_names or {}).get(d)
+            if name is None:
+                dims[d] = torch.export.Dim(f"input{i}_dim{d}", min=lo, max=hi)
+                continue
+            if name not in named:
+                named[name] = (torch.export.Dim(name, min=lo, max=hi), (lo, hi))
+            elif named[name][1] != (lo, hi):
+                raise ValueError(
+                    f"dimension {name!r} has range {named[name][1]} in one input and {(lo, hi)} in input {i}; "
+                    "dimensions sharing a name need the same min and max"
+                )
+            dims[d] = named[name][0]
         out.append(dims)
     return tuple(out)
 
