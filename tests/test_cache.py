@@ -80,3 +80,11 @@ def test_cli_cache_info_and_clear(toy_manager, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["entries"] == 1
     assert main(["cache", "clear", "--dir", str(tmp_path)]) == 0
     assert EngineCache(tmp_path).entries() == []
+
+
+def test_models_with_zero_dim_buffers_are_cacheable(toy_manager, tmp_path):
+    model = torch.nn.Sequential(torch.nn.BatchNorm1d(4), torch.nn.ReLU()).eval()  # num_batches_tracked is 0-d
+    first = trtforge.compile(model, [torch.randn(2, 4)], min_block_size=1, engine_cache_dir=str(tmp_path))
+    assert first.trtforge_report.cache == "miss"
+    again = trtforge.compile(model, [torch.randn(2, 4)], min_block_size=1, engine_cache_dir=str(tmp_path))
+    assert again.trtforge_report.cache == "hit"

@@ -232,3 +232,21 @@ def test_inputs_can_share_a_named_dynamic_dimension(toy_manager):
     c = trtforge.Input(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(4, 4), dim_names={0: "batch"})
     with pytest.raises(ValueError, match="same min and max"):
         trtforge.compile(Two(), [a, c], min_block_size=1, build=False)
+
+
+def test_compiled_program_releases_weights_folded_into_engines(toy_manager):
+    out = trtforge.compile(Chain(), [torch.randn(2, 4)], min_block_size=1, build=False)
+    assert sum(p.numel() for p in out.parameters()) == 0  # `w` lives in the engine only
+    assert {n for n, _ in out.named_children()} == {"_run_on_trt_0", "_run_on_trt_1"}
+
+
+def test_float16_precision_keeps_the_callers_io_dtype(toy_manager):
+    class Id(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x + 1)
+
+    rep = trtforge.compile(Id(), [torch.randn(2, 4, dtype=torch.float16)], precision="float16", dryrun=True,
+                           min_block_size=1)
+    assert "aten::_to_copy.default" not in {f.op for f in rep.fallback}  # no casts were needed
+    rep = trtforge.compile(Id(), [torch.randn(2, 4)], precision="float16", dryrun=True, min_block_size=1)
+    assert any(f.op == "aten::_to_copy.default" for f in rep.fallback)  # float32 caller: casts at the boundary

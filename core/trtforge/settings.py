@@ -194,9 +194,10 @@ class CompileSettings:
             raise ValueError(f"min_block_size must be >= 1, got {self.min_block_size}")
         if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:
             raise ValueError(f"optimization_level must be in 0..5, got {self.optimization_level}")
-        from .plugins.converters import op_name
+        from .plugins.converters import qualified_op_name
 
-        ops = frozenset(o if isinstance(o, str) else op_name(o) for o in (self.torch_executed_ops or ()))
+        # an OpOverload names one overload ("aten::add.Tensor"); a string may name all ("aten::add")
+        ops = frozenset(o if isinstance(o, str) else qualified_op_name(o) for o in (self.torch_executed_ops or ()))
         object.__setattr__(self, "torch_executed_ops", ops)
         if self.packs is not None:
             object.__setattr__(self, "packs", frozenset(self.packs))

@@ -64,7 +64,9 @@ def capture(
     settings: CompileSettings,
 ) -> torch.export.ExportedProgram:
     """torch.export of the model at the requested precision (before decompositions)."""
-    return export(apply_precision(model.eval(), settings.precision), specs, examples)
+    floating = [s.dtype for s in specs if s.dtype.is_floating_point]
+    io_dtype = floating[0] if floating else torch.float32
+    return export(apply_precision(model.eval(), settings.precision, io_dtype), specs, examples)
 
 
 def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:
@@ -117,7 +119,10 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
         if functional is not None and functional in converted and _safe_to_functionalize(node):
             swaps[node.name] = functional
             continue
-        if op in table or op._schema.is_mutable:
+        # CompositeImplicitAutograd ops (flatten, chunk, narrow, expand_as, ...) are not keys of
+        # the table, yet run_decompositions decomposes them: they need the re-trace too
+        if op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
+                op.name(), "CompositeImplicitAutograd"):
             return None
     gm = ep.module()
     for node in gm.graph.nodes:

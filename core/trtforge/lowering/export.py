@@ -27,7 +27,8 @@ class _PrecisionWrapper(torch.nn.Module):
         )
 
 
-def apply_precision(model: torch.nn.Module, precision: torch.dtype) -> torch.nn.Module:
+def apply_precision(model: torch.nn.Module, precision: torch.dtype, io_dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """The model at ``precision``; floating outputs come back as ``io_dtype`` (the inputs' type)."""
     if precision == torch.float32:
         return model
     import copy
@@ -36,7 +37,7 @@ def apply_precision(model: torch.nn.Module, precision: torch.dtype) -> torch.nn.
     for t in list(inner.parameters()) + list(inner.buffers()):
         if t.is_floating_point():
             t.data = t.data.to(precision)
-    return _PrecisionWrapper(inner, precision, torch.float32)
+    return _PrecisionWrapper(inner, precision, io_dtype)
 
 
 def export_example(spec: Input) -> torch.Tensor:

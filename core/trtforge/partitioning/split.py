@@ -119,13 +119,16 @@ def stitch(gm: GraphModule, groups: Sequence[Sequence[Node]], modules: Sequence[
                 heapq.heappush(heap, (first[s], uid[s], s))
     if emitted != len(units):
         raise RuntimeError("partitions are not convex: the contracted graph has a cycle (a partitioner bug)")
-    root = gm
-    for name, mod in zip(names, modules):
-        root.add_module(name, mod)
+    # Only what the new graph references is kept: weights folded into engines are released.
+    new.eliminate_dead_code(is_impure_node=lambda n: n.op not in ("call_module", "get_attr") and n.is_impure())
+    parts = dict(zip(names, modules))
+    root: dict[str, object] = {}
+    for n in new.nodes:
+        if n.op in ("get_attr", "call_module") and n.target not in root:
+            root[n.target] = parts[n.target] if n.target in parts else _fetch_attr(gm, n.target)
     out = GraphModule(root, new, class_name=gm.__class__.__name__)
     for attr in ("_in_spec", "_out_spec"):
         if hasattr(gm, attr):
             setattr(out, attr, getattr(gm, attr))
-    out.graph.eliminate_dead_code()
     out.recompile()
     return out

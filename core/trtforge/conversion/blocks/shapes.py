@@ -274,15 +274,20 @@ def clamp_index(ctx: ConversionContext, index: Size, length: Size) -> Size:
 
 
 def slice_dim(ctx: ConversionContext, x: Any, dim: int, start: Size = 0, end: Size | None = None,
-              step: int = 1) -> Any:
-    """``x[..., start:end:step, ...]`` along ``dim`` with torch's clamping (``step`` > 0)."""
+              step: int = 1, *, length: int | None = None) -> Any:
+    """``x[..., start:end:step, ...]`` along ``dim`` with torch's clamping (``step`` > 0).
+
+    ``length``: the result's size when the caller knows it statically (keeps the output
+    dimension static where the bounds are computed at run time).
+    """
     x = ctx.to_trt(x)
     rank = len(x.shape)
     dim = normalize_dim(dim, rank)
     n = size(ctx, x, dim)
     lo = clamp_index(ctx, start, n)
-    hi = n if end is None else clamp_index(ctx, end, n)
-    length = dim_arith(ctx, "max", dim_arith(ctx, "ceildiv", dim_arith(ctx, "sub", hi, lo), step), 0)
+    if length is None:
+        hi = n if end is None else clamp_index(ctx, end, n)
+        length = dim_arith(ctx, "max", dim_arith(ctx, "ceildiv", dim_arith(ctx, "sub", hi, lo), step), 0)
     if not ctx.is_tensor(lo) and not ctx.is_tensor(length) and lo == 0 and length == n and step == 1:
         return x
     full = sizes(ctx, x)
