@@ -48,6 +48,36 @@ def _real(t: Any) -> Any:
     return t
 
 
+def _is_weight(node: torch.fx.Node, value: Any) -> bool:
+    """Dynamo passes a module's parameters and buffers as graph inputs; recognise them."""
+    if isinstance(value, torch.nn.Parameter):
+        return True
+    source = getattr(node.meta.get("grapharg"), "source", None)
+    name = getattr(source, "name", "") or ""
+    name = name() if callable(name) else str(name)
+    return "._parameters[" in name or "._buffers[" in name
+
+
+def freeze_weights(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> tuple[torch.fx.GraphModule, list[int]]:
+    """Turn parameter/buffer inputs into constants of ``gm`` (converters need weights, not
+    run-time tensors). Returns the graph and the positions of the inputs that remain."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    keep = []
+    for i, (node, value) in enumerate(zip(placeholders, example_inputs)):
+        if isinstance(value, torch.Tensor) and _is_weight(node, value):
+            attr = f"_frozen_{i}"
+            gm.register_buffer(attr, value.detach(), persistent=False)
+            with gm.graph.inserting_before(node):
+                const = gm.graph.get_attr(attr)
+            const.meta = dict(node.meta)
+            node.replace_all_uses_with(const)
+            gm.graph.erase_node(node)
+        else:
+            keep.append(i)
+    gm.recompile()
+    return gm, keep
+
+
 def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict | None = None) -> Callable:
     """Dynamo backend: compile one captured region; on failure, run it eagerly and record why."""
     from .compiler import compile_graph, resolve_backends
@@ -57,14 +87,16 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     cfg = CompileSettings.from_kwargs(**(options or {}))
     report = CompileReport(model=f"torch.compile region {len(_REPORTS)}", precision=str(cfg.precision).replace("torch.", ""))
     _REPORTS.append(report)
+    eager = gm.forward
     if any(isinstance(x, torch.SymInt) for x in example_inputs):
         report.passes.append("skipped: region has symbolic-size inputs; compile with dynamic=False")
-        return gm.forward
-    examples = [_real(x) for x in example_inputs]
+        return eager
+    gm, keep = freeze_weights(gm, list(example_inputs))
+    examples = [_real(example_inputs[i]) for i in keep]
     tensors = [x for x in examples if isinstance(x, torch.Tensor)]
     if len(tensors) != len(examples):
         report.passes.append("skipped: region has non-tensor inputs")
-        return gm.forward
+        return eager
     specs = [Input.from_tensor(t) for t in tensors]
     manager = get_manager()
     t0 = time.perf_counter()
@@ -80,11 +112,16 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
             raise
         warnings.warn(f"trtforge: region left to PyTorch: {type(exc).__name__}: {exc}", stacklevel=2)
         report.passes.append(f"failed: {type(exc).__name__}: {exc}")
-        return gm.forward
+        return eager
     report.timings_s["total"] = time.perf_counter() - t0
     if cfg.dryrun:
-        return gm.forward
-    return result.forward
+        return eager
+    compiled = result.forward
+
+    def run(*args: Any) -> Any:
+        return compiled(*[args[i] for i in keep])
+
+    return run
 
 
 def compile_with_torch_compile(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[Any],
