@@ -250,3 +250,25 @@ def test_float16_precision_keeps_the_callers_io_dtype(toy_manager):
     assert "aten::_to_copy.default" not in {f.op for f in rep.fallback}  # no casts were needed
     rep = trtforge.compile(Id(), [torch.randn(2, 4)], precision="float16", dryrun=True, min_block_size=1)
     assert any(f.op == "aten::_to_copy.default" for f in rep.fallback)  # float32 caller: casts at the boundary
+
+
+def test_torch_compile_backend_bakes_parameters_and_buffers_in(toy_manager):
+    from trtforge.dynamo_backend import collect_reports
+
+    class WithWeights(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(4))
+            self.register_buffer("b", torch.randn(4))
+
+        def forward(self, x):
+            return torch.relu(x * self.w + self.b)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(WithWeights(), backend="trtforge", options={"min_block_size": 1, "dryrun": True})
+    x = torch.randn(2, 4)
+    with collect_reports() as regions:
+        out = compiled(x)  # dry run: the region runs eagerly, with its original arguments
+    assert out.shape == (2, 4)
+    (region,) = regions
+    assert region.compute_nodes == 3 and region.converted_nodes == 3 and not region.fallback
