@@ -22,3 +22,11 @@ def trtforge_register_converters(register):
     from . import converters
 
     register(*converters.ALL)
+
+
+@trtforge.hookimpl
+def trtforge_register_lowering_passes(register):
+    from .passes import fold_batch_norm, views_to_reshape
+
+    register(views_to_reshape)
+    register(fold_batch_norm)

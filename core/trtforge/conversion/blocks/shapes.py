@@ -48,6 +48,7 @@ def gather_1d(ctx: ConversionContext, values: Any, indices: Sequence[int]) -> An
 
 def dim_size(ctx: ConversionContext, x: Any, dim: int) -> Any:
     """Size of dimension ``dim`` of ``x`` as a 1-element int64 shape tensor (a constant when static)."""
+    x = ctx.to_trt(x)
     dim = normalize_dim(dim, len(x.shape))
     if x.shape[dim] >= 0:
         return ctx.constant(torch.tensor([x.shape[dim]], dtype=torch.int64))
@@ -157,6 +158,10 @@ def reshape(ctx: ConversionContext, x: Any, shape: Sequence[Size]) -> Any:
     Zeros mean zero (torch semantics), not "copy the input dimension".
     """
     x = ctx.to_trt(x)
+    shape = list(shape)
+    runtime = [i for i, d in enumerate(shape) if ctx.is_tensor(d)]
+    if len(runtime) == 1 and all(int(d) > 0 for i, d in enumerate(shape) if i != runtime[0]):
+        shape[runtime[0]] = -1  # the one size known only at run time follows from the volume: stay static
     if all(not ctx.is_tensor(d) for d in shape) and tuple(int(d) for d in shape) == tuple(x.shape):
         return x
     layer = ctx.net.add_shuffle(x)

@@ -1,2 +1,0 @@
-"""Converters of this pack (to be split into modules as it grows)."""
-ALL: list = []

@@ -1,0 +1,148 @@
+"""Normalization: batch norm (inference), layer norm, group norm, instance norm.
+
+Half-precision inputs are normalized in float32 (a cast in, a cast out): the
+variance of fp16 activations loses too much precision otherwise.
+"""
+from __future__ import annotations
+
+import torch
+
+from trtforge import Refusal
+from trtforge.conversion import blocks as B
+
+from ._util import all_of, arg, converter, float_input, is_constant, node_arg, only_first_output, static_dims, val
+
+aten = torch.ops.aten
+
+
+def _param_shape(rank: int, axis: int, n: int) -> tuple[int, ...]:
+    shape = [1] * rank
+    shape[axis] = n
+    return tuple(shape)
+
+
+def _constants_ok(*indices: int):
+    def check(node, settings):
+        if all(is_constant(node.args[i] if len(node.args) > i else None) for i in indices):
+            return True
+        return Refusal("normalization parameters computed at run time")
+
+    return check
+
+
+@converter(aten._native_batch_norm_legit_no_training.default,
+           validator=all_of(float_input, _constants_ok(1, 2, 3, 4), only_first_output("batch-norm mean/rstd")))
+def batch_norm(ctx, target, args, kwargs, name):
+    """Inference batch norm as one scale and shift per channel (TensorRT fuses it into the conv).
+
+    After a convolution the pack's ``fold_batch_norm`` pass has already folded it away.
+    Half precision subtracts the mean first, ``(x - mean) * scale + bias``, as torch does:
+    ``x * scale + shift`` cancels catastrophically in fp16 where the mean is large.
+    """
+    x, weight, bias, mean, var, _momentum, eps = args[:7]
+    scale = torch.rsqrt(var.float() + eps)
+    if weight is not None:
+        scale = scale * weight.float()
+    bias = torch.zeros_like(scale) if bias is None else bias.float()
+    shape = _param_shape(len(x.shape), 1, scale.numel())
+    dtype = ctx.torch_dtype(x)
+    if dtype in (torch.float16, torch.bfloat16):
+        y = B.elementwise(ctx, "SUB", x, mean.reshape(shape).to(dtype))
+        y = B.elementwise(ctx, "PROD", y, scale.reshape(shape).to(dtype))
+        return [B.elementwise(ctx, "SUM", y, bias.reshape(shape).to(dtype)), None, None]
+    shift = bias - mean.float() * scale
+    y = B.elementwise(ctx, "PROD", x, scale.reshape(shape).to(dtype))
+    return [B.elementwise(ctx, "SUM", y, shift.reshape(shape).to(dtype)), None, None]
+
+
+def _normalize(ctx, x, axes: list[int], eps: float, scale=None, bias=None, shape=None, groups: int = 1):
+    """One INormalizationLayer in float32 over ``axes``, with ``scale``/``bias`` (torch tensors) of ``shape``.
+
+    Group norm uses unit scale and zero bias per group (the layout of per-group
+    parameters differs between TensorRT versions); the caller applies the affine part.
+    """
+    dtype = ctx.torch_dtype(x)
+    x = B.cast(ctx, x, torch.float32)
+    rank = len(x.shape)
+    if groups > 1:
+        shape = _param_shape(rank, 1, groups)
+    scale = torch.ones(shape) if scale is None or groups > 1 else scale.float().reshape(shape)
+    bias = torch.zeros(shape) if bias is None or groups > 1 else bias.float().reshape(shape)
+    layer = ctx.net.add_normalization(x, ctx.constant(scale), ctx.constant(bias), B.axes_mask(axes, rank))
+    layer.epsilon = float(eps)
+    if groups > 1:
+        layer.num_groups = groups
+    y = ctx.out(layer, "norm")
+    return y if groups > 1 else B.cast(ctx, y, dtype)
+
+
+def _affine(ctx, y, weight, bias, shape, dtype):
+    """Per-channel ``y * weight + bias`` (in y's float32), then back to ``dtype``."""
+    if weight is not None:
+        y = B.elementwise(ctx, "PROD", y, weight.float().reshape(shape))
+    if bias is not None:
+        y = B.elementwise(ctx, "SUM", y, bias.float().reshape(shape))
+    return B.cast(ctx, y, dtype)
+
+
+def _ln_ok(node, settings):
+    n = len(node.args[1])
+    return True if static_dims(node.args[0], list(range(-n, 0))) else Refusal("dynamic normalized dimensions")
+
+
+@converter(aten.layer_norm.default, validator=all_of(float_input, _ln_ok, _constants_ok(2, 3)))
+def layer_norm(ctx, target, args, kwargs, name):
+    x, normalized = args[0], list(args[1])
+    weight, bias, eps = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias"), arg(args, kwargs, 4, "eps", 1e-5)
+    return _layer_norm(ctx, x, normalized, weight, bias, eps)
+
+
+def _layer_norm(ctx, x, normalized, weight, bias, eps):
+    rank = len(x.shape)
+    axes = list(range(rank - len(normalized), rank))
+    shape = (1,) * (rank - len(normalized)) + tuple(normalized)
+    return _normalize(ctx, x, axes, eps, weight, bias, shape)
+
+
+@converter(aten.native_layer_norm.default,
+           validator=all_of(float_input, _ln_ok, _constants_ok(2, 3), only_first_output("layer-norm mean/rstd")))
+def native_layer_norm(ctx, target, args, kwargs, name):
+    x, normalized, weight, bias, eps = args[:5]
+    return [_layer_norm(ctx, x, list(normalized), weight, bias, eps), None, None]
+
+
+def _gn_ok(node, settings):
+    if not static_dims(node.args[0], [1]):
+        return Refusal("dynamic channel dimension")
+    if len(val(node.args[0]).shape) < 3:
+        return Refusal("group norm of a rank < 3 input")
+    return True
+
+
+@converter(aten.group_norm.default, validator=all_of(float_input, _gn_ok, _constants_ok(2, 3)))
+def group_norm(ctx, target, args, kwargs, name):
+    x, groups = args[0], args[1]
+    weight, bias, eps = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias"), arg(args, kwargs, 4, "eps", 1e-5)
+    rank = len(x.shape)
+    shape = _param_shape(rank, 1, x.shape[1])
+    if groups == 1:  # one group: statistics over channels and space, like a layer norm of each sample
+        return _normalize(ctx, x, list(range(1, rank)), eps, weight, bias, shape)
+    y = _normalize(ctx, x, list(range(2, rank)), eps, groups=groups)
+    return _affine(ctx, y, weight, bias, shape, ctx.torch_dtype(x))
+
+
+def _in_ok(node, settings):
+    use_input_stats = node_arg(node, 5, "use_input_stats", True)
+    if not use_input_stats:
+        return Refusal("instance norm with running statistics (use_input_stats=False)")
+    if not static_dims(node.args[0], [1]) or len(val(node.args[0]).shape) < 3:
+        return Refusal("dynamic channel dimension or rank < 3")
+    return True
+
+
+@converter(aten.instance_norm.default, validator=all_of(float_input, _in_ok, _constants_ok(1, 2)))
+def instance_norm(ctx, target, args, kwargs, name):
+    x, weight, bias = args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias")
+    eps = arg(args, kwargs, 7, "eps", 1e-5)
+    rank = len(x.shape)
+    return _normalize(ctx, x, list(range(2, rank)), eps, weight, bias, _param_shape(rank, 1, x.shape[1]))

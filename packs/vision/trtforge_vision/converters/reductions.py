@@ -1,0 +1,171 @@
+"""Reductions (sum/mean/amax/amin/prod/var/std/any/all), arg/max with indices, softmax, cumsum."""
+from __future__ import annotations
+
+import torch
+
+from trtforge import Refusal
+from trtforge.conversion import blocks as B
+
+from ._util import arg, converter, dtype_of, float_input, node_arg
+
+aten = torch.ops.aten
+
+
+def _dims(d) -> list[int] | None:
+    if d is None:
+        return None
+    return [d] if isinstance(d, int) else list(d)
+
+
+def _prepared(ctx, x, out_dtype: torch.dtype):
+    """Reduce layers work on float and int32/int64, not bool: compute in the output dtype."""
+    return B.cast(ctx, x, out_dtype)
+
+
+@converter(aten.sum.dim_IntList, aten.sum.default, aten.mean.dim, aten.mean.default, aten.prod.dim_int,
+           aten.prod.default)
+def sum_mean_prod(ctx, target, args, kwargs, name):
+    op = {aten.sum: "SUM", aten.mean: "AVG", aten.prod: "PROD"}[target.overloadpacket]
+    dims = _dims(arg(args, kwargs, 1, "dim")) if target._overloadname != "default" else None
+    keep = bool(arg(args, kwargs, 2, "keepdim", False)) if target._overloadname != "default" else False
+    x = _prepared(ctx, args[0], ctx.output_dtype())
+    if op in ("AVG", "SUM"):  # accumulate half inputs in float32, as torch does
+        x = B.upcast(ctx, x)
+    y = B.reduce(ctx, x, op, dims, keep)
+    return B.cast(ctx, y, ctx.output_dtype())
+
+
+@converter(aten.amax.default, aten.amin.default, aten.max.default, aten.min.default)
+def amax_amin(ctx, target, args, kwargs, name):
+    op = "MAX" if target.overloadpacket in (aten.amax, aten.max) else "MIN"
+    dims = _dims(arg(args, kwargs, 1, "dim", ())) if target.overloadpacket in (aten.amax, aten.amin) else None
+    keep = bool(arg(args, kwargs, 2, "keepdim", False)) if dims is not None else False
+    x = args[0]
+    if ctx.torch_dtype(x) == torch.bool:
+        return B.cast(ctx, B.reduce(ctx, B.cast(ctx, x, torch.int32), op, dims, keep), torch.bool)
+    return B.reduce(ctx, x, op, dims, keep)
+
+
+@converter(aten.any.default, aten.any.dim, aten.any.dims, aten.all.default, aten.all.dim, aten.all.dims)
+def any_all(ctx, target, args, kwargs, name):
+    """any = max of (x != 0), all = min of it."""
+    op = "MAX" if target.overloadpacket is aten.any else "MIN"
+    dims = _dims(arg(args, kwargs, 1, "dim")) if target._overloadname != "default" else None
+    keep = bool(arg(args, kwargs, 2, "keepdim", False)) if target._overloadname != "default" else False
+    truth = B.cast(ctx, B.cast(ctx, args[0], torch.bool), torch.int32)
+    return B.cast(ctx, B.reduce(ctx, truth, op, dims, keep), torch.bool)
+
+
+def _var(ctx, x, dims, correction, keepdim):
+    """Sum of squared deviations / (N - correction), in float32 for half inputs."""
+    x = B.upcast(ctx, B.to_float(ctx, x))
+    rank = len(x.shape)
+    dims = list(range(rank)) if not dims else [B.normalize_dim(d, rank) for d in dims]
+    mean = B.reduce(ctx, x, "AVG", dims, keepdim=True)
+    dev = B.elementwise(ctx, "SUB", x, mean)
+    ss = B.reduce(ctx, B.elementwise(ctx, "PROD", dev, dev), "SUM", dims, keepdim)
+    n = B.dim_arith(ctx, "sub", B.numel_of(ctx, x, dims), correction)
+    denom = B.cast(ctx, B.reshape(ctx, B.as_size_tensor(ctx, n), []), torch.float32) if ctx.is_tensor(n) else float(n)
+    return B.elementwise(ctx, "DIV", ss, denom), mean
+
+
+def _correction_ok(node, settings):
+    c = node.kwargs.get("correction", 1)
+    return True if c is None or float(c).is_integer() else Refusal(f"non-integer correction {c}")
+
+
+@converter(aten.var.correction, aten.std.correction, validator=_correction_ok)
+def var_std(ctx, target, args, kwargs, name):
+    dims = _dims(arg(args, kwargs, 1, "dim"))
+    corr = kwargs.get("correction", 1)
+    v, _ = _var(ctx, args[0], dims, int(1 if corr is None else corr), bool(kwargs.get("keepdim", False)))
+    if target is aten.std.correction:
+        v = B.unary(ctx, "SQRT", v)
+    return B.cast(ctx, v, ctx.output_dtype())
+
+
+@converter(aten.var_mean.correction, validator=_correction_ok)
+def var_mean(ctx, target, args, kwargs, name):
+    dims = _dims(arg(args, kwargs, 1, "dim"))
+    corr = kwargs.get("correction", 1)
+    keep = bool(kwargs.get("keepdim", False))
+    v, mean = _var(ctx, args[0], dims, int(1 if corr is None else corr), keep)
+    if not keep:
+        mean = B.squeeze(ctx, mean, dims or None)
+    out = ctx.output_dtype(0)
+    return [B.cast(ctx, v, out), B.cast(ctx, mean, out)]
+
+
+def _topk1(ctx, x, dim: int, largest: bool):
+    """Max/min along ``dim`` with its index (TopK k=1); keeps the dim; indices int64 like torch.
+
+    TopK needs rank >= 2: lower ranks get leading size-1 dimensions, removed afterwards.
+    """
+    x = ctx.to_trt(x)
+    dtype, rank = ctx.torch_dtype(x), len(x.shape)
+    dim = B.normalize_dim(dim, rank)
+    lifted = B.to_rank(ctx, x, 2) if rank < 2 else x
+    dim += len(lifted.shape) - rank
+    if dtype == torch.bool:
+        lifted = B.cast(ctx, lifted, torch.int32)
+    op = ctx.trt.TopKOperation.MAX if largest else ctx.trt.TopKOperation.MIN
+    layer = ctx.net.add_topk(lifted, op, 1, B.axes_mask([dim], len(lifted.shape)))
+    ctx.name(layer, "topk")
+    values = B.cast(ctx, layer.get_output(0), dtype)
+    idx = B.cast(ctx, layer.get_output(1), torch.int64)
+    if rank < 2:
+        keep = [1] * max(rank, 1) if rank else []
+        values, idx = B.reshape(ctx, values, keep or [1]), B.reshape(ctx, idx, keep or [1])
+    return values, idx
+
+
+@converter(aten.argmax.default, aten.argmin.default)
+def argmax_argmin(ctx, target, args, kwargs, name):
+    dim, keep = arg(args, kwargs, 1, "dim"), bool(arg(args, kwargs, 2, "keepdim", False))
+    x = args[0]
+    if dim is None:
+        x, dim = B.reshape(ctx, x, [-1]), 0
+    _, idx = _topk1(ctx, x, dim, target is aten.argmax.default)
+    if arg(args, kwargs, 1, "dim") is None:
+        return B.reshape(ctx, idx, [1] * len(args[0].shape)) if keep else B.reshape(ctx, idx, [])
+    return idx if keep else B.squeeze(ctx, idx, [dim])
+
+
+@converter(aten.max.dim, aten.min.dim)
+def max_min_dim(ctx, target, args, kwargs, name):
+    dim, keep = args[1], bool(arg(args, kwargs, 2, "keepdim", False))
+    values, idx = _topk1(ctx, args[0], dim, target is aten.max.dim)
+    if not keep and len(args[0].shape):
+        values, idx = B.squeeze(ctx, values, [dim]), B.squeeze(ctx, idx, [dim])
+    elif not len(args[0].shape):
+        values, idx = B.reshape(ctx, values, []), B.reshape(ctx, idx, [])
+    return [values, idx]
+
+
+def _softmax_ok(node, settings):
+    if node_arg(node, 2, "half_to_float", False):
+        return Refusal("half_to_float=True")
+    return float_input(node, settings)
+
+
+@converter(aten._softmax.default, aten._log_softmax.default, validator=_softmax_ok)
+def softmax(ctx, target, args, kwargs, name):
+    if target is aten._softmax.default:
+        return B.softmax(ctx, args[0], args[1])
+    return B.log_softmax(ctx, args[0], args[1])
+
+
+def _cumsum_ok(node, settings):
+    dt = dtype_of(node)
+    return True if dt is not None and dt.is_floating_point else Refusal(f"cumsum in {dt} (TensorRT cumulative layers take floats)")
+
+
+@converter(aten.cumsum.default, validator=_cumsum_ok)
+def cumsum(ctx, target, args, kwargs, name):
+    x = B.cast(ctx, args[0], ctx.output_dtype())
+    rank = len(x.shape)
+    if rank == 0:
+        return x
+    axis = ctx.constant(torch.tensor(B.normalize_dim(args[1], rank), dtype=torch.int32))
+    layer = ctx.net.add_cumulative(x, axis, ctx.trt.CumulativeOperation.SUM, False, False)
+    return ctx.out(layer, "cumsum")
