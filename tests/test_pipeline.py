@@ -272,3 +272,21 @@ def test_torch_compile_backend_bakes_parameters_and_buffers_in(toy_manager):
     assert out.shape == (2, 4)
     (region,) = regions
     assert region.compute_nodes == 3 and region.converted_nodes == 3 and not region.fallback
+
+
+def test_training_ir_composites_are_rewritten_without_a_retrace():
+    from trtforge.lowering.canonicalize import canonicalize
+
+    aten = torch.ops.aten
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.Flatten()).eval()
+    x = torch.randn(2, 3, 8, 8)
+    gm = torch.export.export(model, (x,), strict=False).module()
+    converted = {aten.convolution.default, aten._native_batch_norm_legit_no_training.default, aten.reshape.default}
+    assert canonicalize(gm.graph, converted) == 3
+    gm.recompile()
+    ops = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+    assert aten.conv2d.default not in ops and aten.batch_norm.default not in ops and aten.convolution.default in ops
+    torch.testing.assert_close(gm(x), model(x))
+    # nothing is rewritten into an op no pack converts
+    gm = torch.export.export(model, (x,), strict=False).module()
+    assert canonicalize(gm.graph, set()) == 0

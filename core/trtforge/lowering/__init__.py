@@ -12,6 +12,7 @@ from ..plugins.converters import qualified_op_name
 from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
 from . import passes
+from .canonicalize import can_rewrite, canonicalize
 from .export import ExportError, apply_precision, export
 
 __all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower", "lower_exported", "lower_graph"]
@@ -119,6 +120,8 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
         if functional is not None and functional in converted and _safe_to_functionalize(node):
             swaps[node.name] = functional
             continue
+        if can_rewrite(node, converted):
+            continue
         # CompositeImplicitAutograd ops (flatten, chunk, narrow, expand_as, ...) are not keys of
         # the table, yet run_decompositions decomposes them: they need the re-trace too
         if op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
@@ -128,6 +131,8 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
     for node in gm.graph.nodes:
         if node.name in swaps:
             node.target = swaps[node.name]
+    canonicalize(gm.graph, converted)
+    gm.graph.lint()
     gm.recompile()
     return gm
 
