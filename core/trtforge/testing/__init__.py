@@ -13,13 +13,14 @@ from .kit import (
     Converted,
     check_converts,
     gpu_can_execute,
+    module_from,
     pack_manager,
     undynamic_converters,
     untested_converters,
 )
 
 __all__ = [
-    "Converted", "check_converts", "gpu_can_execute", "pack_manager", "run_network",
+    "Converted", "check_converts", "gpu_can_execute", "module_from", "pack_manager", "run_network",
     "undynamic_converters", "untested_converters",
 ]
 

@@ -211,3 +211,29 @@ def pack_manager(*packs: tuple[str, Any], discover: bool = False, strict: bool =
         yield manager
     finally:
         set_manager(prev)
+
+
+def module_from(fn: Any) -> torch.nn.Module:
+    """An ``nn.Module`` whose ``forward`` calls ``fn``: test an op or a few lines without a class.
+
+    ``forward`` carries ``fn``'s parameter names, so ``Input`` ranges (torch.export's
+    dynamic shapes) attach to named arguments.
+    """
+    import inspect
+
+    names = list(inspect.signature(fn).parameters)
+
+    class FnModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, *args: Any) -> Any:
+            return self.fn(*args)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    FnModule.forward.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("self", kind)] + [inspect.Parameter(n, kind) for n in names]
+    )
+    FnModule.__name__ = FnModule.__qualname__ = f"FnModule_{getattr(fn, '__name__', 'fn')}"
+    return FnModule()

@@ -6,36 +6,13 @@ from typing import Callable
 import pytest
 import torch
 
-
-class _Fn1(torch.nn.Module):
-    # torch.export attaches dynamic shapes to named forward arguments (not *args)
-    def __init__(self, fn: Callable) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, a):
-        return self.fn(a)
-
-
-class _Fn2(_Fn1):
-    def forward(self, a, b):
-        return self.fn(a, b)
-
-
-class _Fn3(_Fn1):
-    def forward(self, a, b, c):
-        return self.fn(a, b, c)
+from trtforge.testing import module_from
 
 
 @pytest.fixture
 def module() -> Callable[[Callable], torch.nn.Module]:
-    """``module(fn)``: an ``nn.Module`` whose forward calls ``fn`` with its 1-3 inputs."""
-    import inspect
-
-    def make(fn: Callable) -> torch.nn.Module:
-        return {1: _Fn1, 2: _Fn2, 3: _Fn3}[len(inspect.signature(fn).parameters)](fn)
-
-    return make
+    """``module(fn)``: an ``nn.Module`` whose forward calls ``fn`` (the test kit's ``module_from``)."""
+    return module_from
 
 
 @pytest.fixture
