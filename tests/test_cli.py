@@ -76,7 +76,7 @@ def test_packs_json_lists_installed_packs():
         assert packs[name]["status"] == "loaded" and packs[name]["distribution"] == dist
         for c in packs[name]["converters"]:
             assert set(c) >= {"op", "overload", "supports_dynamic_shapes", "requires_output_allocator", "priority", "backends"}
-            assert "::" in c["op"] or c["op"].startswith("_operator")
+            assert "::" in c["op"] or c["op"].startswith(("_operator.", "torch.sym_"))  # ops, or SymInt callables
 
 
 def test_packs_respects_env_blocklist():
