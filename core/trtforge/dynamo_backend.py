@@ -61,16 +61,13 @@ def _is_weight(node: torch.fx.Node, value: Any) -> bool:
 def freeze_weights(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> tuple[torch.fx.GraphModule, list[int]]:
     """Turn parameter/buffer inputs into constants of ``gm`` (converters need weights, not
     run-time tensors). Returns the graph and the positions of the inputs that remain."""
+    from .lowering.passes import replace_with_constant
+
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     keep = []
     for i, (node, value) in enumerate(zip(placeholders, example_inputs)):
         if isinstance(value, torch.Tensor) and _is_weight(node, value):
-            attr = f"_frozen_{i}"
-            gm.register_buffer(attr, value.detach(), persistent=False)
-            with gm.graph.inserting_before(node):
-                const = gm.graph.get_attr(attr)
-            const.meta = dict(node.meta)
-            node.replace_all_uses_with(const)
+            replace_with_constant(gm, node, f"_frozen_{i}", value.detach())
             gm.graph.erase_node(node)
         else:
             keep.append(i)

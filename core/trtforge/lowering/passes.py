@@ -112,15 +112,20 @@ def fold_constants(gm: GraphModule) -> int:
         if node.op == "get_attr":
             continue
         if any(u not in values for u in node.users):
-            name = f"_folded_{node.name}"
-            gm.register_buffer(name, val.contiguous(), persistent=False)
-            with gm.graph.inserting_before(node):
-                ga = gm.graph.get_attr(name)
-            ga.meta = dict(node.meta)
-            node.replace_all_uses_with(ga)
+            replace_with_constant(gm, node, f"_folded_{node.name}", val.contiguous())
             folded += 1
     gm.graph.eliminate_dead_code()
     return folded
+
+
+def replace_with_constant(gm: GraphModule, node: Node, name: str, value: torch.Tensor) -> Node:
+    """Make ``value`` a (non-persistent) buffer of ``gm`` and read it where ``node`` was used."""
+    gm.register_buffer(name, value, persistent=False)
+    with gm.graph.inserting_before(node):
+        const = gm.graph.get_attr(name)
+    const.meta = dict(node.meta)
+    node.replace_all_uses_with(const)
+    return const
 
 
 def _fetch(gm: torch.nn.Module, target: str):
