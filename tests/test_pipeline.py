@@ -240,6 +240,34 @@ def test_compiled_program_releases_weights_folded_into_engines(toy_manager):
     assert {n for n, _ in out.named_children()} == {"_run_on_trt_0", "_run_on_trt_1"}
 
 
+def test_stitched_program_holds_no_weight_read_only_inside_engines():
+    # A pass that folds weights stores real tensors in node.meta; the output graph must not keep
+    # them alive (e.g. through a node it copied and then erased), or compile memory doubles.
+    import gc
+    import weakref
+
+    from trtforge.partitioning.split import stitch
+
+    class M(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("w", torch.randn(64, 64))
+
+        def forward(self, x):
+            return torch.relu(x @ self.w)
+
+    gm = torch.fx.symbolic_trace(M())
+    weight = next(n for n in gm.graph.nodes if n.op == "get_attr")
+    weight.meta["val"] = gm.w
+    group = [n for n in gm.graph.nodes if n.op == "call_function"]
+    out = stitch(gm, [group], [torch.nn.Identity()], ["_run_on_trt_0"])
+    ref = weakref.ref(gm.w)
+    del gm, weight, group
+    gc.collect()
+    assert ref() is None, "the stitched program still references a weight only the engine reads"
+    assert [n.op for n in out.graph.nodes] == ["placeholder", "call_module", "output"]
+
+
 def test_float16_precision_keeps_the_callers_io_dtype(toy_manager):
     class Id(torch.nn.Module):
         def forward(self, x):
@@ -250,6 +278,37 @@ def test_float16_precision_keeps_the_callers_io_dtype(toy_manager):
     assert "aten::_to_copy.default" not in {f.op for f in rep.fallback}  # no casts were needed
     rep = trtforge.compile(Id(), [torch.randn(2, 4)], precision="float16", dryrun=True, min_block_size=1)
     assert any(f.op == "aten::_to_copy.default" for f in rep.fallback)  # float32 caller: casts at the boundary
+
+
+def test_compile_leaves_the_garbage_collector_as_it_found_it(toy_manager):
+    import gc
+
+    x = torch.randn(2, 4)
+    assert gc.get_freeze_count() == 0
+    trtforge.compile(Chain(), [x], min_block_size=1, build=False)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()  # a program that froze its heap itself (e.g. before fork) keeps it frozen
+    try:
+        trtforge.compile(Chain(), [x], min_block_size=1, build=False)
+        assert gc.get_freeze_count() > 0  # not unfrozen by the compile
+    finally:
+        gc.unfreeze()
+
+
+def test_reduced_precision_copies_weights_once_and_leaves_the_model_alone():
+    from trtforge.lowering.export import apply_precision
+
+    lin = torch.nn.Linear(4, 4)
+    model = torch.nn.Sequential(lin, torch.nn.ReLU(), lin)  # the same weights used twice
+    model.register_buffer("steps", torch.tensor(3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    half = apply_precision(model, torch.float16)
+    inner = half.inner
+    assert inner[0] is inner[2] and inner[0].weight.dtype == torch.float16  # ties survive
+    assert isinstance(inner[0].weight, torch.nn.Parameter) and inner.steps.dtype == torch.int64
+    assert inner[0].weight.untyped_storage().data_ptr() != lin.weight.untyped_storage().data_ptr()
+    for k, v in model.state_dict().items():
+        assert v.dtype == before[k].dtype and torch.equal(v, before[k])
 
 
 def test_torch_compile_backend_bakes_parameters_and_buffers_in(toy_manager):

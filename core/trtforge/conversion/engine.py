@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .. import backend as _backend
 from ..settings import CompileSettings
 from .interpreter import Network
@@ -27,11 +29,15 @@ def builder_config(net: Network, settings: CompileSettings) -> Any:
     return config
 
 
-def build_engine(net: Network, settings: CompileSettings) -> bytes:
-    """Serialize an engine for ``net``; raises :class:`BuildError` with TensorRT's own messages."""
+def build_engine(net: Network, settings: CompileSettings) -> torch.Tensor:
+    """Serialize an engine for ``net``; raises :class:`BuildError` with TensorRT's own messages.
+
+    The result is a uint8 tensor over TensorRT's own host buffer, which it keeps alive: the
+    engine (as large as the weights) is never copied on its way into the compiled module.
+    """
     config = builder_config(net, settings)
     serialized = net.builder.build_serialized_network(net.network, config)
     if serialized is None:
         errors = "; ".join((net.logger.errors if net.logger else [])[-5:]) or "no message from TensorRT"
         raise BuildError(f"{_backend.name()} could not build engine {net.name}: {errors}")
-    return bytes(memoryview(serialized))
+    return torch.frombuffer(serialized, dtype=torch.uint8)

@@ -33,11 +33,13 @@ def apply_precision(model: torch.nn.Module, precision: torch.dtype, io_dtype: to
         return model
     import copy
 
-    inner = copy.deepcopy(model)
-    for t in list(inner.parameters()) + list(inner.buffers()):
-        if t.is_floating_point():
-            t.data = t.data.to(precision)
-    return _PrecisionWrapper(inner, precision, io_dtype)
+    # Seed deepcopy's memo with the converted tensors: the float32 weights are never copied.
+    memo: dict[int, Any] = {}
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.is_floating_point() and id(t) not in memo:
+            low = t.detach().to(precision)
+            memo[id(t)] = torch.nn.Parameter(low, t.requires_grad) if isinstance(t, torch.nn.Parameter) else low
+    return _PrecisionWrapper(copy.deepcopy(model, memo), precision, io_dtype)
 
 
 def export_example(spec: Input) -> torch.Tensor:

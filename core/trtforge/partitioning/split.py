@@ -100,7 +100,10 @@ def stitch(gm: GraphModule, groups: Sequence[Sequence[Node]], modules: Sequence[
         emitted += 1
         if u[0] == "n":
             n = u[1]
-            env[n] = new.node_copy(n, lambda x: env[x])
+            # A weight read only inside engines is never copied: an erased node would still be held
+            # (with its meta) by the new graph's namespace, and with it the weight.
+            if not (n.op == "get_attr" and n.users and all(x in owner for x in n.users)):
+                env[n] = new.node_copy(n, lambda x: env[x])
         else:
             gi = u[1]
             inputs, outputs = io_of(groups[gi])

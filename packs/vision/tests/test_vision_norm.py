@@ -77,7 +77,8 @@ def test_instance_norm_with_running_stats_falls_back():
 
 
 def test_conv_batch_norm_folding(dynamic_input):
-    """The pack's lowering pass folds conv -> batch norm into the conv; a transposed conv keeps its batch norm."""
+    """In half precision the pack folds conv -> batch norm into the conv (a transposed conv keeps its
+    batch norm); in float32 TensorRT fuses them itself and no second copy of the weights is made."""
     m = _randomize(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
                                        torch.nn.Conv2d(4, 4, 1), torch.nn.BatchNorm2d(4),
                                        torch.nn.ConvTranspose2d(4, 4, 2, stride=2), torch.nn.BatchNorm2d(4)))
@@ -86,10 +87,12 @@ def test_conv_batch_norm_folding(dynamic_input):
             p.data.normal_(0, 0.3, generator=torch.Generator().manual_seed(5))
     result = check_converts(m, [_x(2, 3, 6, 6)], ops=[aten.convolution.default])
     [engine] = result.report.engines
-    assert engine.nodes == 5  # 3 convs, relu, and the transposed conv's batch norm
-    assert "vision:fold_batch_norm" in result.report.passes
+    assert engine.nodes == 7  # 3 convs, 3 batch norms, relu
     check_converts(m, [dynamic_input((2, 3, 6, 6), dims=(0, 2, 3), lo=4)])
-    check_converts(m, [_x(2, 3, 6, 6) * 5 + 2], precision=torch.float16)
+    result = check_converts(m, [_x(2, 3, 6, 6) * 5 + 2], precision=torch.float16)
+    assert "vision:fold_batch_norm" in result.report.passes
+    # 3 convs, relu, the transposed conv's batch norm, and the casts in and out
+    assert sum(e.nodes for e in result.report.engines) == 7
 
 
 def test_batch_norm_statistics_used_falls_back(fn_module):

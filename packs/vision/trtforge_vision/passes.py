@@ -20,13 +20,9 @@ def views_to_reshape(gm: GraphModule, settings: Any = None) -> GraphModule:
     fails so at batch > 1. ``reshape`` is ``view`` where possible and a copy otherwise;
     both convert to the same shuffle layer.
     """
-    changed = False
     for node in gm.graph.nodes:
         if node.op == "call_function" and node.target is aten.view.default:
             node.target = aten.reshape.default
-            changed = True
-    if changed:
-        gm.recompile()
     return gm
 
 
@@ -57,11 +53,12 @@ def _foldable(node: Node) -> bool:
 
 
 def fold_batch_norm(gm: GraphModule, settings: Any = None) -> GraphModule:
-    """Fold inference batch norm into the convolution before it (weights computed in float32).
+    """Fold inference batch norm into a half-precision convolution (weights computed in float32).
 
-    TensorRT fuses conv + scale at build time anyway; folding here gives one layer
-    instead of three and, in half precision, one rounding instead of four -- the
-    separate scale and shift lose precision where the batch mean is large.
+    In half precision the separate scale and shift lose precision where the batch mean
+    is large; folding gives one rounding instead of four. Float32 convolutions are left
+    alone: TensorRT fuses conv + scale at build time with the same result, and folding
+    here would hold a second copy of every convolution weight during the build.
     """
     count = 0
     for bn in list(gm.graph.nodes):
@@ -69,6 +66,8 @@ def fold_batch_norm(gm: GraphModule, settings: Any = None) -> GraphModule:
             continue
         conv = bn.args[0]
         w, b = _fetch(gm, conv.args[1]), _fetch(gm, conv.args[2])
+        if w.dtype == torch.float32:
+            continue
         gamma, beta, mean, var = (_fetch(gm, a) for a in bn.args[1:5])
         eps = bn.args[6]
         scale = torch.rsqrt(var.float() + eps)
@@ -83,7 +82,7 @@ def fold_batch_norm(gm: GraphModule, settings: Any = None) -> GraphModule:
             gm.register_buffer(name, value.detach().contiguous(), persistent=False)
             with gm.graph.inserting_before(conv):
                 attr = gm.graph.get_attr(name)
-            attr.meta["val"] = value
+            attr.meta["val"] = getattr(gm, name)
             names.append(attr)
         args = list(conv.args)
         args[1], args[2] = names
@@ -95,5 +94,4 @@ def fold_batch_norm(gm: GraphModule, settings: Any = None) -> GraphModule:
         count += 1
     if count:
         gm.graph.eliminate_dead_code()
-        gm.recompile()
     return gm
