@@ -35,7 +35,7 @@ def onnx_route(model: torch.nn.Module, x: torch.Tensor, legacy: bool = False) ->
             if legacy:
                 torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17)
             else:
-                torch.onnx.export(model, (x,), path)
+                torch.onnx.export(model, (x,), path, verbose=False)
         with timer(t, "parse"):
             logger = backend.logger()
             builder = trt.Builder(logger)

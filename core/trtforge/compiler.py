@@ -105,6 +105,7 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
             hit.trtforge_report.timings_s = {"export": report.timings_s["export"], "total": time.perf_counter() - t0}
             return hit
     lowered = lower_exported(ep, cfg, manager)
+    del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.timings_s.update(lowered.timings)
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)

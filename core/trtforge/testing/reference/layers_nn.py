@@ -49,24 +49,24 @@ def _window_padding(layer, spatial, kernel, stride, dilation):
     return pre, post, extra
 
 
-def _kernel_and_bias(ctx: LayerCtx, ins: list):
+def _conv_params(ctx: LayerCtx, ins: list):
+    """What a (de)convolution layer computes with: input, spatial rank, kernel size, groups,
+    output maps, stride, dilation, and the kernel and bias from attributes or inputs 1 and 2."""
     layer = ctx.layer
+    x = ins[0].float()
+    n = x.dim() - 2
     k = ins[1] if len(ins) > 1 and ins[1] is not None else weights(layer.kernel)
     b = ins[2] if len(ins) > 2 and ins[2] is not None else weights(layer.bias)
     if k is None:
         raise ctx.fail("no kernel weights (neither the kernel attribute nor input 1)")
-    return k.float(), (None if b is None else b.float().reshape(-1))
+    b = None if b is None else b.float().reshape(-1)
+    stride, dil = dims(layer.stride_nd, n), dims(layer.dilation_nd, n)
+    return x, n, dims(layer.kernel_size_nd, n), int(layer.num_groups), int(layer.num_output_maps), stride, dil, k.float(), b
 
 
 def _convolution(ctx: LayerCtx, ins: list) -> list:
     layer = ctx.layer
-    x = ins[0].float()
-    n = x.dim() - 2
-    ks = dims(layer.kernel_size_nd, n)
-    groups = int(layer.num_groups)
-    kout = int(layer.num_output_maps)
-    stride, dil = dims(layer.stride_nd, n), dims(layer.dilation_nd, n)
-    k, b = _kernel_and_bias(ctx, ins)
+    x, n, ks, groups, kout, stride, dil, k, b = _conv_params(ctx, ins)
     k = k.reshape((kout, x.shape[1] // groups) + tuple(ks))  # GKCRS == [K, C/G, *kernel]
     pre, post, extra = _window_padding(layer, list(x.shape[2:]), ks, stride, dil)
     post = [p + e for p, e in zip(post, extra)]
@@ -76,13 +76,7 @@ def _convolution(ctx: LayerCtx, ins: list) -> list:
 
 def _deconvolution(ctx: LayerCtx, ins: list) -> list:
     layer = ctx.layer
-    x = ins[0].float()
-    n = x.dim() - 2
-    ks = dims(layer.kernel_size_nd, n)
-    groups = int(layer.num_groups)
-    kout = int(layer.num_output_maps)
-    stride, dil = dims(layer.stride_nd, n), dims(layer.dilation_nd, n)
-    k, b = _kernel_and_bias(ctx, ins)
+    x, n, ks, groups, kout, stride, dil, k, b = _conv_params(ctx, ins)
     k = k.reshape((x.shape[1], kout // groups) + tuple(ks))  # CKRS == [C, K/G, *kernel]
     y = _DECONV[n](x, k, None, stride=stride, padding=0, dilation=dil, groups=groups)
     mode = name(layer.padding_mode)
