@@ -234,6 +234,24 @@ def test_inputs_can_share_a_named_dynamic_dimension(toy_manager):
         trtforge.compile(Two(), [a, c], min_block_size=1, build=False)
 
 
+def test_export_constraint_errors_name_the_input_dimension_and_the_fix(toy_manager):
+    from trtforge.lowering import ExportError
+
+    class Two(torch.nn.Module):
+        def forward(self, a, b):
+            return torch.relu(a + b)
+
+    class FixedBatch(torch.nn.Module):
+        def forward(self, a):
+            return torch.relu(a.reshape(2, -1))
+
+    rng = dict(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(4, 4))
+    with pytest.raises(ExportError, match=r"input 0 dim 0 must always equal input 1 dim 0.*dim_names=\{0: 'batch'\}"):
+        trtforge.compile(Two(), [trtforge.Input(**rng), trtforge.Input(**rng)], dryrun=True)
+    with pytest.raises(ExportError, match=r"input 0 dim 0 is dynamic.*only works with size 2.*min = opt = max = 2"):
+        trtforge.compile(FixedBatch(), [trtforge.Input(**rng)], dryrun=True)
+
+
 def test_compiled_program_releases_weights_folded_into_engines(toy_manager):
     out = trtforge.compile(Chain(), [torch.randn(2, 4)], min_block_size=1, build=False)
     assert sum(p.numel() for p in out.parameters()) == 0  # `w` lives in the engine only

@@ -1,6 +1,7 @@
 """Capture: torch.export of the user's model with dynamic dimensions from Input specs."""
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import torch
@@ -87,12 +88,52 @@ def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[to
     try:
         return torch.export.export(model, args, dynamic_shapes=dyn, strict=False)
     except Exception as exc:
+        problems = explain_constraints(str(exc), specs)
+        if problems:
+            raise ExportError(
+                "the model constrains the dynamic dimensions differently from the trtforge.Input "
+                "ranges:\n" + "\n".join(f"  - {p}" for p in problems)
+            ) from exc
         raise ExportError(
             f"torch.export could not capture the model ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
             "Models with data-dependent control flow (e.g. torchvision detectors) can go through "
             "torch.compile(model, backend='trtforge') or trtforge.compile(..., ir='torch_compile'), "
             "which splits the graph where export cannot follow."
         ) from exc
+
+
+_EQUAL = re.compile(r"The values of (\w+) = .*? and (\w+) = .*? must always be equal")
+_CONSTANT = re.compile(r"You marked (\w+) as dynamic but your code specialized it to be a constant \((-?\d+)\)")
+_RANGE = re.compile(r"Not all values of (\w+) = .*? in the specified range (.*?) (?:are valid|satisfy)")
+
+
+def explain_constraints(message: str, specs: Sequence[Input]) -> list[str]:
+    """torch.export's shape-constraint violations, in terms of inputs, dimensions and the fix."""
+    def where(sym: str) -> str:
+        m = re.fullmatch(r"input(\d+)_dim(\d+)", sym)
+        return f"input {m.group(1)} dim {m.group(2)}" if m else f"the dimension named {sym!r}"
+
+    def dim_of(sym: str) -> str:
+        m = re.fullmatch(r"input(\d+)_dim(\d+)", sym)
+        return m.group(2) if m else "D"
+
+    out = []
+    for a, b in _EQUAL.findall(message):
+        out.append(
+            f"{where(b)} must always equal {where(a)}: give both the same name and the same range, "
+            f"e.g. trtforge.Input(..., dim_names={{{dim_of(a)}: 'batch'}}) and "
+            f"trtforge.Input(..., dim_names={{{dim_of(b)}: 'batch'}})"
+        )
+    for sym, value in _CONSTANT.findall(message):
+        out.append(
+            f"{where(sym)} is dynamic in its Input, but the model only works with size {value} there: "
+            f"make it static (min = opt = max = {value}) or make the model shape-generic"
+        )
+    for sym, rng in _RANGE.findall(message):
+        if not any(sym in line for line in out):
+            out.append(f"{where(sym)}: the model does not work for every size in its Input range ({rng}); "
+                       f"narrow the range")
+    return out
 
 
 class ExportError(RuntimeError):
