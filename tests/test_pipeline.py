@@ -252,6 +252,36 @@ def test_export_constraint_errors_name_the_input_dimension_and_the_fix(toy_manag
         trtforge.compile(FixedBatch(), [trtforge.Input(**rng)], dryrun=True)
 
 
+def test_layout_copy_stays_when_a_view_reads_it_through_aliasing_ops():
+    from trtforge.lowering.passes import remove_noops
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            y = x.transpose(1, 2).contiguous()
+            return y[0].view(-1), x.clone() + 1  # the second clone is a no-op
+
+    x = torch.randn(2, 3, 4)
+    gm = torch.export.export(M(), (x,), strict=False).module()
+    removed = remove_noops(gm)
+    gm.recompile()
+    assert removed.count("aten.clone.default") == 1, removed
+    torch.testing.assert_close(gm(x)[0], M()(x)[0])  # view() of a transposed tensor would raise
+
+
+def test_varargs_forward_with_dynamic_inputs(toy_manager):
+    class Sum(torch.nn.Module):
+        def forward(self, first, *rest):
+            out = first
+            for r in rest:
+                out = out + r
+            return torch.relu(out)
+
+    spec = trtforge.Input(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(4, 4), dim_names={0: "batch"})
+    out = trtforge.compile(Sum(), [spec, spec, spec], min_block_size=1, build=False, validate=True)
+    [engine] = out.trtforge_report.engines
+    assert engine.validation["shape_sets"] == 3 and engine.nodes == 3
+
+
 def test_compiled_program_releases_weights_folded_into_engines(toy_manager):
     out = trtforge.compile(Chain(), [torch.randn(2, 4)], min_block_size=1, build=False)
     assert sum(p.numel() for p in out.parameters()) == 0  # `w` lives in the engine only

@@ -1,6 +1,7 @@
 """Capture: torch.export of the user's model with dynamic dimensions from Input specs."""
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, Sequence
 
@@ -84,7 +85,7 @@ def dynamic_shapes_for(specs: Sequence[Input]) -> tuple[Any, ...] | None:
 def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> torch.export.ExportedProgram:
     """Non-strict torch.export with Dims for every dynamic dimension of ``specs``."""
     args = tuple(e if e is not None and not s.is_dynamic else export_example(s) for s, e in zip(specs, examples))
-    dyn = dynamic_shapes_for(specs)
+    dyn = _bind_to_signature(model, dynamic_shapes_for(specs))
     try:
         return torch.export.export(model, args, dynamic_shapes=dyn, strict=False)
     except Exception as exc:
@@ -100,6 +101,21 @@ def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[to
             "torch.compile(model, backend='trtforge') or trtforge.compile(..., ir='torch_compile'), "
             "which splits the graph where export cannot follow."
         ) from exc
+
+
+def _bind_to_signature(model: torch.nn.Module, dyn: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    """torch.export matches ``dynamic_shapes`` to ``forward``'s signature: inputs caught by
+    ``*args`` take one entry, the tuple of their specs."""
+    if dyn is None:
+        return None
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return dyn
+    named = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not any(p.kind == p.VAR_POSITIONAL for p in params) or len(dyn) <= len(named):
+        return dyn
+    return tuple(dyn[:len(named)]) + (tuple(dyn[len(named):]),)
 
 
 _EQUAL = re.compile(r"The values of (\w+) = .*? and (\w+) = .*? must always be equal")

@@ -39,8 +39,34 @@ def is_noop(node: Node) -> bool:
     if not isinstance(src, Node):
         return False
     if node.target in _LAYOUT:
-        return not any(u.target in _VIEWS for u in node.users)
+        return not _feeds_a_view(node)
     return node.target in _IDENTITY or _same_dtype_copy(node, src)
+
+
+#: ops whose output aliases their input: a ``view`` after them still sees the layout before them
+_ALIASING = {
+    aten.select.int, aten.slice.Tensor, aten.permute.default, aten.transpose.int, aten.t.default,
+    aten.unsqueeze.default, aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default,
+    aten.expand.default, aten.narrow.default, aten.alias.default, aten.detach.default, aten.unbind.int,
+    aten.split.Tensor, aten.split_with_sizes.default, aten.chunk.default, aten.diagonal.default,
+    operator.getitem,
+}
+
+
+def _feeds_a_view(node: Node) -> bool:
+    """Whether a ``view`` reads ``node``'s layout, directly or through aliasing ops
+    (vit_b_16: clone -> select -> view)."""
+    stack, seen = list(node.users), set()
+    while stack:
+        user = stack.pop()
+        if user in seen:
+            continue
+        seen.add(user)
+        if user.target in _VIEWS:
+            return True
+        if user.target in _ALIASING:
+            stack.extend(user.users)
+    return False
 
 
 def remove_noops(gm: GraphModule) -> list[str]:
