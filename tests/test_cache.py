@@ -88,3 +88,18 @@ def test_models_with_zero_dim_buffers_are_cacheable(toy_manager, tmp_path):
     assert first.trtforge_report.cache == "miss"
     again = trtforge.compile(model, [torch.randn(2, 4)], min_block_size=1, engine_cache_dir=str(tmp_path))
     assert again.trtforge_report.cache == "hit"
+
+
+def test_a_hit_outlives_its_entry_and_saves_whole(toy_manager, tmp_path):
+    # a hit maps the entry's file (torch.load(mmap=True)): clearing the cache must not break it
+    from trtforge.runtime import inspect_saved
+
+    m, x = Small(), torch.randn(2, 4)
+    cold = _compile(m, tmp_path / "cache")
+    hit = _compile(m, tmp_path / "cache")
+    assert hit.trtforge_report.cache == "hit"
+    EngineCache(tmp_path / "cache").clear()
+    assert hit._run_on_trt_0.serialized_engine == cold._run_on_trt_0.serialized_engine
+    trtforge.save(hit, tmp_path / "hit.pt2", inputs=[x])
+    [engine] = inspect_saved(tmp_path / "hit.pt2")["engines"]
+    assert engine["engine_bytes"] == len(cold._run_on_trt_0.serialized_engine)
