@@ -103,3 +103,17 @@ def test_a_hit_outlives_its_entry_and_saves_whole(toy_manager, tmp_path):
     trtforge.save(hit, tmp_path / "hit.pt2", inputs=[x])
     [engine] = inspect_saved(tmp_path / "hit.pt2")["engines"]
     assert engine["engine_bytes"] == len(cold._run_on_trt_0.serialized_engine)
+
+
+def test_named_dynamic_dimensions_are_part_of_the_key(toy_manager, tmp_path):
+    class Two(torch.nn.Module):
+        def forward(self, a, b):
+            return torch.relu(a) + torch.relu(b).sum()
+
+    rng = dict(min_shape=(1, 4), opt_shape=(2, 4), max_shape=(4, 4))
+    plain = [trtforge.Input(**rng), trtforge.Input(**rng)]
+    tied = [trtforge.Input(**rng, dim_names={0: "batch"}), trtforge.Input(**rng, dim_names={0: "batch"})]
+    kw = dict(min_block_size=1, engine_cache_dir=str(tmp_path))
+    assert trtforge.compile(Two(), plain, **kw).trtforge_report.cache == "miss"
+    assert trtforge.compile(Two(), tied, **kw).trtforge_report.cache == "miss"
+    assert trtforge.compile(Two(), tied, **kw).trtforge_report.cache == "hit"

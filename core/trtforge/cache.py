@@ -45,13 +45,21 @@ def _weights_fingerprint(ep: torch.export.ExportedProgram, h: Any) -> None:
             h.update(digest)
 
 
+def _spec_key(spec: Any) -> Any:
+    """An input spec as the key sees it: shapes, dtype and the names that tie dimensions together."""
+    fields = ("min_shape", "opt_shape", "max_shape", "dtype", "dim_names")
+    if not all(hasattr(spec, f) for f in fields):
+        return str(spec)
+    return tuple(str(getattr(spec, f)) if f == "dtype" else getattr(spec, f) for f in fields)
+
+
 def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: Any, target: str,
               backend: tuple[str, str], packs: Sequence[tuple[str, str | None]]) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(ep.graph_module.code.encode())
     h.update(str(ep.graph_signature).encode())
     _weights_fingerprint(ep, h)
-    h.update(repr([str(s) for s in specs]).encode())
+    h.update(repr([_spec_key(s) for s in specs]).encode())
     cfg = {f.name: repr(getattr(settings, f.name)) for f in dataclasses.fields(settings) if f.name not in _NOT_IN_KEY}
     h.update(json.dumps(cfg, sort_keys=True).encode())
     device = "cpu-aot"
