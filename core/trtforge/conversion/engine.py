@@ -1,6 +1,7 @@
 """Building a serialized engine from a constructed network."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -40,4 +41,7 @@ def build_engine(net: Network, settings: CompileSettings) -> torch.Tensor:
     if serialized is None:
         errors = "; ".join((net.logger.errors if net.logger else [])[-5:]) or "no message from TensorRT"
         raise BuildError(f"{_backend.name()} could not build engine {net.name}: {errors}")
-    return torch.frombuffer(serialized, dtype=torch.uint8)
+    with warnings.catch_warnings():
+        # a backend may expose the buffer read-only; nothing ever writes to an engine tensor
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        return torch.frombuffer(serialized, dtype=torch.uint8)
