@@ -7,10 +7,11 @@ sampler thread follows RSS; the builder's own needs are the growth measured acro
 lowering (folded weights), conversion, and the engine's way into the compiled module. The last
 column repeats the measurement for a second model of the same architecture in the same process,
 once one-time costs (lazily loaded code, caches) are paid. Usage:
-    python bench/memory.py [resnet50 vit_b_16 ...]
+    python bench/memory.py [--precision float16] [resnet50 vit_b_16 ...]
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -56,7 +57,7 @@ threading.Thread(target=sample, daemon=True).start()
 def measure(model):
     time.sleep(0.05)
     base = peak[0] = rss_mb()
-    out = trtforge.compile(model, [x])
+    out = trtforge.compile(model, [x], precision=sys.argv[2])
     time.sleep(0.05)
     engine = sum(e.engine_bytes or 0 for e in out.trtforge_report.engines) / 2**20
     return max(peak[0], rss_mb()) - base, builder["growth_mb"], rss_mb() - base, engine, out
@@ -71,19 +72,24 @@ print(json.dumps({"weights_mb": weights, "growth_mb": growth, "builder_mb": buil
 '''
 
 
-def main(names: list[str]) -> None:
+def main(names: list[str], precision: str) -> None:
     rows = []
     for name in names:
-        out = subprocess.run([sys.executable, "-c", CHILD, name], check=True, capture_output=True, text=True).stdout
+        out = subprocess.run([sys.executable, "-c", CHILD, name, precision], check=True, capture_output=True,
+                             text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         own = r["growth_mb"] - r["builder_mb"]
         again = r["again_growth_mb"] - r["again_builder_mb"]
         rows.append([name, r["weights_mb"], r["engine_mb"], r["growth_mb"], r["builder_mb"], own,
                      own / r["weights_mb"], r["after_mb"], again / r["weights_mb"]])
-    print_table("compile peak memory over the loaded model (MB); target: trtforge / weights <= 2",
+    print_table(f"compile peak memory over the loaded model (MB), {precision}; target: trtforge / weights <= 2",
                 ["model", "weights", "engine", "peak growth", "builder's own", "trtforge", "trtforge / weights",
                  "held after", "2nd model: trtforge / weights"], rows)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["resnet50", "mobilenet_v3_large", "vit_b_16"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=["resnet50", "mobilenet_v3_large", "vit_b_16"])
+    parser.add_argument("--precision", default="float32", choices=["float32", "float16"])
+    args = parser.parse_args()
+    main(args.models, args.precision)
