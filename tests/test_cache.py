@@ -117,3 +117,16 @@ def test_named_dynamic_dimensions_are_part_of_the_key(toy_manager, tmp_path):
     assert trtforge.compile(Two(), plain, **kw).trtforge_report.cache == "miss"
     assert trtforge.compile(Two(), tied, **kw).trtforge_report.cache == "miss"
     assert trtforge.compile(Two(), tied, **kw).trtforge_report.cache == "hit"
+
+
+def test_the_printed_report_says_what_the_cache_did(toy_manager, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    m = Small()
+    for outcome in ("miss", "hit"):
+        report = _compile(m, tmp_path).trtforge_report
+        buf = io.StringIO()
+        report.render(Console(file=buf, width=200))
+        assert f"engine cache: {outcome} (" in buf.getvalue()

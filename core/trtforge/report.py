@@ -113,5 +113,14 @@ class CompileReport:
                 console.print(f"hint: install {h}")
         else:
             console.print("Nothing left to PyTorch.")
+        if self.cache:
+            console.print("engine cache: " + _CACHE_OUTCOMES.get(self.cache, self.cache))
         if self.timings_s:
             console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings_s.items()))
+
+
+_CACHE_OUTCOMES = {
+    "hit": "hit (loaded: lowering, partitioning, conversion and the build were skipped)",
+    "miss": "miss (compiled, then stored)",
+    "corrupt": "the entry was damaged: deleted, compiled again and stored",
+}
