@@ -91,7 +91,7 @@ def test_models_with_zero_dim_buffers_are_cacheable(toy_manager, tmp_path):
 
 
 def test_a_hit_outlives_its_entry_and_saves_whole(toy_manager, tmp_path):
-    # a hit maps the entry's file (torch.load(mmap=True)): clearing the cache must not break it
+    # a loaded program must not depend on its entry's file staying as it was
     from trtforge.runtime import inspect_saved
 
     m, x = Small(), torch.randn(2, 4)
@@ -130,3 +130,21 @@ def test_the_printed_report_says_what_the_cache_did(toy_manager, tmp_path):
         buf = io.StringIO()
         report.render(Console(file=buf, width=200))
         assert f"engine cache: {outcome} (" in buf.getvalue()
+
+
+def test_damage_in_any_chunk_is_detected(toy_manager, tmp_path, monkeypatch):
+    import trtforge.cache
+
+    monkeypatch.setattr(trtforge.cache, "_CHUNK", 256)  # many chunks, checked on threads
+    m = Small()
+    _compile(m, tmp_path)
+    (payload,) = list(tmp_path.glob("*.bin"))
+    good = payload.read_bytes()
+    assert len(good) > 4 * 256
+    for where in (0, len(good) // 3, len(good) - 1):
+        data = bytearray(good)
+        data[where] ^= 0x01
+        payload.write_bytes(bytes(data))
+        assert _compile(m, tmp_path).trtforge_report.cache == "corrupt"  # and stored afresh
+        good = payload.read_bytes()
+    assert _compile(m, tmp_path).trtforge_report.cache == "hit"

@@ -4,7 +4,7 @@ A key covers the exported graph (before decompositions, so a hit skips
 lowering, partitioning, conversion and the build), a fingerprint of the
 weights, the input specs, every setting that changes the result, the backend
 and its version, the installed packs and their versions, and the target
-device. Each entry is a payload plus its sha256 digests (one per 32 MiB chunk) written
+device. Each entry is a payload plus its checksums (CRC-32 per 32 MiB chunk) written
 beside it: an entry whose payload does not match is deleted and rebuilt, never loaded. The
 directory is capped in size; the least recently used entries go first.
 """
@@ -15,6 +15,7 @@ import hashlib
 import json
 import mmap
 import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -80,7 +81,7 @@ class EngineCache:
         self.last = ""
 
     def _paths(self, key: str) -> tuple[Path, Path]:
-        return self.dir / f"{key}.bin", self.dir / f"{key}.sha256"
+        return self.dir / f"{key}.bin", self.dir / f"{key}.check"
 
     def get(self, key: str) -> Any | None:
         payload, digest = self._paths(key)
@@ -89,9 +90,12 @@ class EngineCache:
             return None
         want = digest.read_text().strip() if digest.exists() else ""
         try:
-            ok = _file_digest(payload) == want
-            # mmap: the engines' bytes are mapped from the (just hashed, hence cached) file, not copied
-            obj = torch.load(payload, mmap=True, weights_only=False) if ok else None
+            # one open file for the check and the load: an entry replaced meanwhile is not mixed in.
+            # Loaded into memory, not mapped: a program must not change if its file does.
+            with open(payload, "rb") as f:
+                ok = _digest(f) == want
+                f.seek(0)
+                obj = torch.load(f, weights_only=False) if ok else None
         except Exception:
             obj = None
         if obj is None:
@@ -107,7 +111,8 @@ class EngineCache:
         tmp = payload.with_suffix(f".{os.getpid()}.tmp")
         try:
             torch.save(obj, tmp)
-            sha = _file_digest(tmp)
+            with open(tmp, "rb") as f:
+                sha = _digest(f)
             os.replace(tmp, payload)  # atomic: readers never see half an entry
         finally:
             tmp.unlink(missing_ok=True)
@@ -115,7 +120,7 @@ class EngineCache:
         self.evict()
 
     def remove(self, key: str) -> None:
-        for p in self._paths(key):
+        for p in self.dir.glob(f"{key}.*"):  # payload, checksums, leftovers of an interrupted write
             p.unlink(missing_ok=True)
 
     def entries(self) -> list[tuple[str, int, float]]:
@@ -147,21 +152,25 @@ class EngineCache:
         return n
 
 
-#: entries are verified in chunks of this size, on several threads
+#: entries are checked in chunks of this size, on several threads
 _CHUNK = 32 << 20
 
 
-def _file_digest(path: Path) -> str:
-    """sha256 of each 32 MiB chunk of ``path``, joined: one line, checked on several threads."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return hashlib.sha256(b"").hexdigest()
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm, memoryview(mm) as view:
-            chunks = [view[i:i + _CHUNK] for i in range(0, size, _CHUNK)]
-            try:
-                with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-                    return " ".join(pool.map(lambda c: hashlib.sha256(c).hexdigest(), chunks))
-            finally:
-                for c in chunks:
-                    c.release()
+def _digest(f: Any) -> str:
+    """CRC-32 of each 32 MiB chunk of the open file ``f``, on threads: one line.
+
+    A check against damage (a flipped bit, a truncated copy), not against tampering: whoever can
+    write the cache directory can run code through it anyway (entries are pickles). CRC-32 runs at
+    3 GB/s here, sha256 at 1 GB/s; for vit_b_16's entry that is 0.06 s instead of 0.17 s.
+    """
+    size = os.fstat(f.fileno()).st_size
+    if size == 0:
+        return "crc32"
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm, memoryview(mm) as view:
+        chunks = [view[i:i + _CHUNK] for i in range(0, size, _CHUNK)]
+        try:
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                return "crc32 " + " ".join(pool.map(lambda c: f"{zlib.crc32(c):08x}", chunks))
+        finally:
+            for c in chunks:
+                c.release()
