@@ -148,3 +148,12 @@ def test_damage_in_any_chunk_is_detected(toy_manager, tmp_path, monkeypatch):
         assert _compile(m, tmp_path).trtforge_report.cache == "corrupt"  # and stored afresh
         good = payload.read_bytes()
     assert _compile(m, tmp_path).trtforge_report.cache == "hit"
+
+
+def test_clear_removes_leftovers_but_nothing_else(toy_manager, tmp_path):
+    _compile(Small(), tmp_path)
+    (tmp_path / ("ab" * 20 + ".check")).write_text("crc32 0\n")  # a checksum whose payload is gone
+    (tmp_path / ("cd" * 20 + ".123.tmp")).write_bytes(b"half")  # an interrupted write
+    (tmp_path / "notes.txt").write_text("mine")  # not the cache's
+    assert EngineCache(tmp_path).clear() == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

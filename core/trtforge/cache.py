@@ -15,6 +15,7 @@ import hashlib
 import json
 import mmap
 import os
+import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -145,12 +146,17 @@ class EngineCache:
         return removed
 
     def clear(self) -> int:
-        n = 0
-        for key, _, _ in self.entries():
-            self.remove(key)
-            n += 1
+        """Delete every entry, and what interrupted writes or races left (checksums without a
+        payload, temporary files); returns the number of entries deleted."""
+        n = len(self.entries())
+        for p in self.dir.iterdir():
+            if p.is_file() and _KEY.fullmatch(p.name.split(".", 1)[0]):
+                p.unlink(missing_ok=True)
         return n
 
+
+#: the file names of entries: ``cache_key`` digests
+_KEY = re.compile(r"[0-9a-f]{40}")
 
 #: entries are checked in chunks of this size, on several threads
 _CHUNK = 32 << 20
