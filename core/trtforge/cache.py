@@ -26,6 +26,8 @@ import torch
 from ._version import __version__
 
 #: settings that do not change the compiled program
+#: size of a cache key (hex file names twice as long)
+_KEY_BYTES = 20
 _NOT_IN_KEY = {"validate", "validate_rtol", "debug", "dryrun", "engine_cache_dir", "engine_cache_size"}
 
 
@@ -57,7 +59,7 @@ def _spec_key(spec: Any) -> Any:
 
 def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: Any, target: str,
               backend: tuple[str, str], packs: Sequence[tuple[str, str | None]]) -> str:
-    h = hashlib.blake2b(digest_size=20)
+    h = hashlib.blake2b(digest_size=_KEY_BYTES)
     h.update(ep.graph_module.code.encode())
     h.update(str(ep.graph_signature).encode())
     _weights_fingerprint(ep, h)
@@ -156,7 +158,7 @@ class EngineCache:
 
 
 #: the file names of entries: ``cache_key`` digests
-_KEY = re.compile(r"[0-9a-f]{40}")
+_KEY = re.compile(f"[0-9a-f]{{{2 * _KEY_BYTES}}}")
 
 #: entries are checked in chunks of this size, on several threads
 _CHUNK = 32 << 20

@@ -89,7 +89,7 @@ def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[to
     try:
         return torch.export.export(model, args, dynamic_shapes=dyn, strict=False)
     except Exception as exc:
-        problems = explain_constraints(str(exc), specs)
+        problems = explain_constraints(str(exc))
         if problems:
             raise ExportError(
                 "the model constrains the dynamic dimensions differently from the trtforge.Input "
@@ -123,14 +123,17 @@ _CONSTANT = re.compile(r"You marked (\w+) as dynamic but your code specialized i
 _RANGE = re.compile(r"Not all values of (\w+) = .*? in the specified range (.*?) (?:are valid|satisfy)")
 
 
-def explain_constraints(message: str, specs: Sequence[Input]) -> list[str]:
+_UNNAMED_DIM = re.compile(r"input(\d+)_dim(\d+)")  # the Dim names dynamic_shapes_for gives
+
+
+def explain_constraints(message: str) -> list[str]:
     """torch.export's shape-constraint violations, in terms of inputs, dimensions and the fix."""
     def where(sym: str) -> str:
-        m = re.fullmatch(r"input(\d+)_dim(\d+)", sym)
+        m = _UNNAMED_DIM.fullmatch(sym)
         return f"input {m.group(1)} dim {m.group(2)}" if m else f"the dimension named {sym!r}"
 
     def dim_of(sym: str) -> str:
-        m = re.fullmatch(r"input(\d+)_dim(\d+)", sym)
+        m = _UNNAMED_DIM.fullmatch(sym)
         return m.group(2) if m else "D"
 
     out = []
