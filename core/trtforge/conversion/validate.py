@@ -6,14 +6,11 @@ from typing import Any, Sequence
 import torch
 from torch.fx import GraphModule
 
+from ..errors import ValidationError
 from .interpreter import Network
 
 #: rel_err above which validation fails, by precision
 TOLERANCE = {torch.float32: 1e-3, torch.float16: 2e-2, torch.bfloat16: 6e-2}
-
-
-class ValidationError(AssertionError):
-    """A network's outputs disagree with PyTorch beyond tolerance."""
 
 
 def errors(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
