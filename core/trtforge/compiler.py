@@ -12,7 +12,7 @@ from torch.fx import GraphModule, Node
 from . import backend as _backend
 from .conversion.engine import build_engine
 from .conversion.interpreter import Network, build_network
-from .conversion.validate import validate
+from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
