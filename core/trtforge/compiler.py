@@ -15,7 +15,8 @@ from .conversion.interpreter import Network, build_network
 from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import capture, lower_exported
-from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
+from .partitioning.partitioner import Partitioner, PartitionResult
+from .runtime.program import is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
 from .plugins.manager import PackManager, get_manager
