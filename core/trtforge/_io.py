@@ -19,14 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from .errors import OutputWriteError
+
 __all__ = ["OutputWriteError", "atomic_write", "atomic_write_text", "check_output_path"]
-
-
-class OutputWriteError(OSError):
-    """A file could not be written; the message names the path, the reason and the fix.
-
-    The previous file at that path (if any) is unchanged.
-    """
 
 
 def _fix_for(err: BaseException) -> str:

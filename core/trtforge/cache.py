@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import torch
 
 from ._version import __version__
+from .errors import CacheStoreError
 
 #: settings that do not change the compiled program
 #: size of a cache key (hex file names twice as long)
@@ -83,11 +84,6 @@ def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: 
         device = "sm_%d%d" % torch.cuda.get_device_capability()
     h.update(json.dumps([target, backend, sorted(packs), device, __version__, torch.__version__]).encode())
     return h.hexdigest()
-
-
-class CacheStoreError(RuntimeError):
-    """An entry was not stored (full disk, read-only directory, larger than the cap); the compile
-    that produced it still returns it."""
 
 
 class EngineCache:

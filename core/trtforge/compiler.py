@@ -11,10 +11,10 @@ from torch.fx import GraphModule, Node
 
 from . import backend as _backend
 from ._progress import stage
-from .conversion.context import ConversionError
-from .conversion.engine import BuildError, build_engine
+from .conversion.engine import build_engine
 from .conversion.interpreter import Network, build_network
-from .conversion.validate import ValidationError, validate
+from .validation.validate import validate
+from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
 from .partitioning.split import extract, stitch
@@ -25,10 +25,6 @@ from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
 from .settings import CompileSettings, Input, normalize_inputs
-
-
-class CompilationError(RuntimeError):
-    """Compilation cannot produce what the settings ask for; the message says which nodes and why."""
 
 
 def compile(
@@ -154,7 +150,7 @@ def _validated_hit_note(cached: CompileReport, cfg: CompileSettings) -> list[str
     tolerance asked for; the report then says the numbers are from when it was stored."""
     if not cfg.validate:
         return []
-    from .conversion.validate import TOLERANCE
+    from .validation.validate import TOLERANCE
 
     tol = cfg.validate_rtol if cfg.validate_rtol is not None else TOLERANCE.get(cfg.precision, 1e-3)
     built = [e for e in cached.engines if e.status == "built"]
