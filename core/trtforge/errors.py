@@ -16,7 +16,6 @@ __all__ = [
     "ConversionError",
     "ExportError",
     "OutputWriteError",
-    "SettingError",
     "PackLoadError",
     "PartitioningError",
     "ReferenceExecutionError",
@@ -51,11 +50,6 @@ class BackendUnavailable(TRTForgeError, ImportError):
 
 class PackLoadError(TRTForgeError, RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
-
-
-class SettingError(TRTForgeError, ValueError):
-    """A setting (or CLI option) names something that does not exist, or has the wrong type or
-    value; the message names the setting and the fix (often a did-you-mean)."""
 
 
 # -- files --------------------------------------------------------------------------------
