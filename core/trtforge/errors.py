@@ -16,6 +16,7 @@ __all__ = [
     "ExportError",
     "PackLoadError",
     "PartitioningError",
+    "PrecisionSettingError",
     "ReferenceExecutionError",
     "TRTForgeError",
     "UnsupportedLayerError",
@@ -61,6 +62,10 @@ class ExportError(CompilationError):
 
 class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
+
+
+class PrecisionSettingError(CompilationError, ValueError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
 
 
 class ConversionError(CompilationError):

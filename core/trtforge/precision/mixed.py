@@ -19,6 +19,7 @@ from torch.fx import GraphModule, Node
 from .select import eligible, floating
 
 CAST = torch.ops.aten._to_copy.default
+_CASTS = {CAST, torch.ops.aten.to.dtype}
 #: node meta key of the casts inserted here: "up" (to float32) or "down" (back to the precision)
 CAST_META = "trtforge_precision_cast"
 #: node meta key of a kept node (or its getitem) whose tensor output was reduced: that dtype
@@ -166,8 +167,8 @@ def node_precisions(gm: GraphModule, precision: torch.dtype) -> dict[str, str]:
     """Each node computing with floating values -> the dtype it computes in."""
     out = {}
     for n in gm.graph.nodes:
-        if not (eligible(n, precision) or eligible(n, torch.float32)) or is_cast(n):
-            continue
+        if not (eligible(n, precision) or eligible(n, torch.float32)) or n.target in _CASTS:
+            continue  # a cast converts between precisions; it computes in neither
         vals = [n.meta.get("val"), *(p.meta.get("val") for p in n.all_input_nodes)]
         for v in vals:
             v = v[0] if isinstance(v, (list, tuple)) and v else v

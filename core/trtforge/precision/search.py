@@ -23,10 +23,12 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch.fx import GraphModule, Node
 
-from ..conversion.validate import ValidationError, errors, run_reference
 from ..plugins.converters import qualified_op_name
+from ..report import KeptNode
+from ..validation.float32 import record
+from ..validation.tolerance import tolerance
+from ..validation.validate import ValidationError, errors, run_reference
 from .mixed import is_cast, keep_in_fp32
-from .reference import record, tolerance
 from .select import eligible, module_path
 
 #: at most this many rounds (each keeps at least one more node)
@@ -37,19 +39,6 @@ Converter = Callable[[GraphModule], Sequence[tuple[Any, Sequence[Node], Sequence
 
 
 @dataclass
-class Kept:
-    """One node kept in float32, and why."""
-
-    node: str
-    op: str
-    module: str
-    reason: str
-    #: its relative error at the reduced precision when the search chose it (None: named by the user)
-    rel_err: float | None = None
-    tolerance: float | None = None
-
-
-@dataclass
 class _Round:
     err: dict[str, float]
     tol: dict[str, float]
@@ -57,10 +46,10 @@ class _Round:
 
 
 def search(gm: GraphModule, sets: Sequence[Sequence[torch.Tensor]], precision: torch.dtype,
-           fp32_weights: Mapping[str, torch.Tensor], convert: Converter, rtol: float | None = None) -> list[Kept]:
+           fp32_weights: Mapping[str, torch.Tensor], convert: Converter, rtol: float | None = None) -> list[KeptNode]:
     """Keep nodes of ``gm`` in float32 (in place) until its networks validate; returns them."""
     shadow = [record(gm, s, float32_of=precision, fp32_weights=fp32_weights) for s in sets]
-    kept: list[Kept] = []
+    kept: list[KeptNode] = []
     for _ in range(MAX_ROUNDS):
         r = _measure(gm, sets, shadow, precision, convert, rtol)
         if not r.failing:
@@ -122,7 +111,7 @@ def _rel(value: Any, ref: Any) -> float | None:
     return worst
 
 
-def _choose(gm: GraphModule, r: _Round, shadow: list[dict[str, Any]], precision: torch.dtype) -> dict[Node, Kept]:
+def _choose(gm: GraphModule, r: _Round, shadow: list[dict[str, Any]], precision: torch.dtype) -> dict[Node, KeptNode]:
     """The nodes to keep this round: where the error appears, and what they need."""
     bad = lambda n: r.err.get(n.name, 0.0) > r.tol.get(n.name, float("inf"))  # noqa: E731
     ancestors = _ancestors(r.failing)
@@ -133,7 +122,7 @@ def _choose(gm: GraphModule, r: _Round, shadow: list[dict[str, Any]], precision:
         free = [n for n in ancestors if n.op == "call_function" and not n.meta.get("trtforge_fp32") and not is_cast(n)
                 and eligible(n, precision)]
         origins = sorted(free, key=growth)[-1:]
-    chosen: dict[Node, Kept] = {}
+    chosen: dict[Node, KeptNode] = {}
     limit = torch.finfo(precision).max
     for n in origins:
         n = n.args[0] if n.target is operator.getitem else n  # type: ignore[assignment]
@@ -155,7 +144,7 @@ def _choose(gm: GraphModule, r: _Round, shadow: list[dict[str, Any]], precision:
     return chosen
 
 
-def _add_readers_of_overflow(chosen: dict[Node, Kept], n: Node, shadow: list[dict[str, Any]], limit: float,
+def _add_readers_of_overflow(chosen: dict[Node, KeptNode], n: Node, shadow: list[dict[str, Any]], limit: float,
                              precision: torch.dtype, r: _Round) -> None:
     """Readers of a value beyond the reduced format's range compute in float32 too (recursively)."""
     peak = max((_peak(s.get(n.name)) for s in shadow), default=0.0)
@@ -168,10 +157,10 @@ def _add_readers_of_overflow(chosen: dict[Node, Kept], n: Node, shadow: list[dic
             _add_readers_of_overflow(chosen, u, shadow, limit, precision, r)
 
 
-def _add(chosen: dict[Node, Kept], n: Node, precision: torch.dtype, reason: str, r: _Round) -> None:
+def _add(chosen: dict[Node, KeptNode], n: Node, precision: torch.dtype, reason: str, r: _Round) -> None:
     if n in chosen or n.meta.get("trtforge_fp32") or is_cast(n) or not eligible(n, precision):
         return
-    chosen[n] = Kept(n.name, qualified_op_name(n.target), module_path(n), reason,
+    chosen[n] = KeptNode(n.name, qualified_op_name(n.target), module_path(n), reason,
                      r.err.get(n.name), r.tol.get(n.name))
 
 

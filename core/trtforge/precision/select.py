@@ -12,16 +12,12 @@ from typing import Iterable, Sequence
 import torch
 from torch.fx import GraphModule, Node
 
+from ..errors import PrecisionSettingError
+from ..lowering.export import WRAPPED as _WRAPPED
 from ..plugins.converters import op_name, qualified_op_name
 
 #: the keep_fp32 value that asks for the precision search
 AUTO = "auto"
-#: path of the user's model inside the precision wrapper (lowering.export._PrecisionWrapper)
-_WRAPPED = "inner"
-
-
-class PrecisionSettingError(ValueError):
-    """A ``keep_fp32`` name matches nothing in the graph; the message lists close names."""
 
 
 def module_stack(node: Node) -> list[tuple[str, str]]:

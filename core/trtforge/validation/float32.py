@@ -1,18 +1,9 @@
-"""The float32 reference of a reduced-precision graph, and the tolerance rule built on it.
+"""The float32 reference of a reduced-precision graph (what validation at float16/bfloat16
+compares with), and the recording run that also gives PyTorch's own values.
 
-Validation at float16 or bfloat16 compares with the *float32* model, not with PyTorch run at
-the reduced precision. The float32 reference is the same lowered graph executed with every
-reduced-precision value computed in float32 and the model's float32 weights: it is the float32
-model, node for node, so an error can be traced to the node where it appears.
-
-The tolerance follows from what PyTorch itself achieves at the reduced precision on the same
-inputs (``e_torch``, its relative error against the float32 reference at the same node):
-
-    tolerance = clamp(SCALE * e_torch, TOLERANCE[precision], CEILING[precision])
-
-The floor (validation's fixed tolerance) keeps small, well-conditioned outputs from demanding more than the format holds;
-the scale leaves room for TensorRT accumulating in another order; the ceiling refuses outputs
-that are wrong whoever computes them (an overflow gives ``inf``: the ceiling).
+The float32 reference is the same lowered graph executed with every reduced-precision value
+computed in float32 and the model's float32 weights: it is the float32 model, node for node,
+so an error can be traced to the node where it appears.
 """
 from __future__ import annotations
 
@@ -20,21 +11,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch.fx import GraphModule, Node
-
-from ..conversion.validate import TOLERANCE
-
-#: error of TensorRT relative to PyTorch's own error at the reduced precision
-SCALE = 4.0
-#: the most tolerance at each precision: an output this far from float32 is not the model's
-CEILING = {torch.float16: 1e-1, torch.bfloat16: 2.5e-1}
-
-
-def tolerance(precision: torch.dtype, torch_err: float, rtol: float | None = None) -> float:
-    """The relative error validation accepts for an output PyTorch computes with ``torch_err``."""
-    if rtol is not None:
-        return rtol
-    scaled = SCALE * torch_err if torch_err == torch_err else float("inf")  # NaN: as bad as it gets
-    return min(CEILING[precision], max(TOLERANCE[precision], scaled))
 
 
 def record(gm: GraphModule, inputs: Sequence[Any], names: Iterable[str] | None = None, *,
