@@ -79,7 +79,7 @@ def normalize(value: object) -> tuple[str, ...]:
         elif isinstance(item, str):
             out.add(item)
         elif isinstance(item, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
-            out.add(qualified_op_name(item) if isinstance(item, torch._ops.OpOverload) else op_name(item))
+            out.add(qualified_op_name(item) if isinstance(item, torch._ops.OpOverload) else item._qualified_op_name)
         else:
             raise TypeError(
                 f"keep_fp32: {item!r} is a {type(item).__name__}; give op names ('aten::softmax'), node names, "
