@@ -12,6 +12,10 @@ from ..inputs import UNNAMED_DIM, dynamic_shapes_for, export_example
 from ..settings import Input
 
 
+#: the attribute under which the precision wrapper holds the user's model (graph names start with it)
+WRAPPED = "inner"
+
+
 class _PrecisionWrapper(torch.nn.Module):
     """Runs ``inner`` (already cast to ``dtype``) on inputs cast to ``dtype``; outputs cast back.
 
