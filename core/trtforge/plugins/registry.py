@@ -23,6 +23,7 @@ class Reason(str, enum.Enum):
     DYNAMIC_SHAPES = "node has dynamic shapes and the converter does not support them"
     BACKEND = "target backend cannot build a layer the converter emits"
     NOT_COMPUTE = "not a compute node"
+    PUSHED_BACK = "pushed back to PyTorch by partitioning"
     PARTITION_TOO_SMALL = "its TensorRT segment is smaller than min_block_size"
     CONVERTER_FAILED = "converter raised; partition fell back to PyTorch"
     BUILD_FAILED = "engine build failed; partition fell back to PyTorch"
