@@ -1,13 +1,17 @@
-"""Registration and argument helpers of this pack: arguments are read by their schema name."""
+"""Registration and argument helpers of this pack: arguments are read by their schema name.
+
+Validator helpers shared with the vision pack (this pack depends on it) are imported from there.
+"""
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable
 
 import torch
+from trtforge_vision.converters._util import all_of, only_first_output, val
 
 import trtforge
-from trtforge import Refusal
+
+__all__ = ["ALL", "all_of", "argument", "converter", "iota", "node_argument", "only_first_output", "val"]
 
 #: every converter function of the pack, in registration order
 ALL: list[Callable[..., Any]] = []
@@ -46,47 +50,6 @@ def argument(target: Any, args: Any, kwargs: dict, name: str) -> Any:
 def node_argument(node: torch.fx.Node, name: str) -> Any:
     """:func:`argument` on an fx node (what validators see)."""
     return argument(node.target, node.args, node.kwargs, name)
-
-
-def val(node: Any) -> Any:
-    """The FakeTensor (or SymInt, tuple) torch recorded for ``node``; plain values pass through."""
-    return node.meta.get("val") if isinstance(node, torch.fx.Node) else node
-
-
-def outputs_used(node: torch.fx.Node) -> set[int]:
-    """Which outputs of a multi-output node are read (through getitem)."""
-    if not isinstance(val(node), (list, tuple)):
-        return {0} if node.users else set()
-    used: set[int] = set()
-    for u in node.users:
-        if u.op == "call_function" and u.target is operator.getitem:
-            used.add(int(u.args[1]))
-        else:
-            used.update(range(len(val(node))))
-    return used
-
-
-def first_output_only(what: str) -> Callable:
-    """Validator: refuse when outputs other than the first are read."""
-
-    def check(node: torch.fx.Node, settings: Any) -> Any:
-        extra = sorted(outputs_used(node) - {0})
-        return Refusal(f"{what} output(s) {extra} are used; only the first output converts") if extra else True
-
-    return check
-
-
-def all_of(*checks: Callable) -> Callable:
-    """A validator passing when every check passes (returns the first refusal)."""
-
-    def check(node: torch.fx.Node, settings: Any) -> Any:
-        for c in checks:
-            ok = c(node, settings)
-            if not ok:
-                return ok
-        return True
-
-    return check
 
 
 def iota(ctx: Any, count: Any) -> Any:

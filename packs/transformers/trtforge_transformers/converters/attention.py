@@ -14,7 +14,7 @@ import torch
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
 
-from ._util import all_of, argument, converter, first_output_only, iota, node_argument, val
+from ._util import all_of, argument, converter, only_first_output, iota, node_argument, val
 
 aten = torch.ops.aten
 
@@ -48,7 +48,7 @@ def _attention_ok(node, settings):
     return True
 
 
-_VALIDATOR = all_of(_attention_ok, first_output_only("attention log-sum-exp / RNG / debug"))
+_VALIDATOR = all_of(_attention_ok, only_first_output("attention log-sum-exp / RNG / debug"))
 
 
 # priority 1: wins over the vision pack's plain attention (no GQA, no dynamic causal, two overloads)

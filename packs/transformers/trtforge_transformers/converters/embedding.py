@@ -7,7 +7,7 @@ import torch
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
 
-from ._util import all_of, argument, converter, first_output_only, iota, node_argument, val
+from ._util import all_of, argument, converter, only_first_output, iota, node_argument, val
 
 aten = torch.ops.aten
 _RENORM = aten.embedding_renorm.default
@@ -51,7 +51,7 @@ def _bag_ok(node, settings):
 
 
 @converter(*_BAG_OPS, validator=all_of(_int_indices, _static_weight, _bag_ok,
-                                       first_output_only("embedding_bag offset2bag/bag_size/max_indices")))
+                                       only_first_output("embedding_bag offset2bag/bag_size/max_indices")))
 def embedding_bag(ctx, target, args, kwargs, name):
     return [_bag(ctx, target, args, kwargs), None, None, None]  # offset2bag, bag_size, max_indices: refused if read
 
