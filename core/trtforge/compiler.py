@@ -262,6 +262,7 @@ def compile_graph(
     t = time.perf_counter()
     stage("partitioning")
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+    gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
     report.timings_s["partitioning"] = time.perf_counter() - t
     report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
     _record_fallback(report, part)

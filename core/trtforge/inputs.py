@@ -24,7 +24,7 @@ def export_example(spec: Input) -> torch.Tensor:
     for d in spec.dynamic_dims:
         if shape[d] < 2:
             shape[d] = min(max(2, spec.min_shape[d]), spec.max_shape[d])  # type: ignore[index]
-    return Input(shape=tuple(shape), dtype=spec.dtype).example("opt", generator=torch.Generator().manual_seed(0))
+    return Input(shape=tuple(shape), dtype=spec.dtype, value_range=spec.value_range).example("opt", generator=torch.Generator().manual_seed(0))
 
 
 def dynamic_shapes_for(specs: Sequence[Input]) -> tuple[Any, ...] | None:
