@@ -47,3 +47,42 @@ def test_no_production_module_imports_the_test_kit():
     offenders = {m: sorted(i for i in deps if i.startswith("trtforge.testing"))
                  for m, deps in GRAPH.items() if not m.startswith("trtforge.testing")}
     assert not {m: d for m, d in offenders.items() if d}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle():
+    """Package ``__init__`` files aside (a submodule's import runs its package first), no module
+    imports, directly or through others, a module that imports it."""
+    assert _cycles(GRAPH) == []
+    assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]  # the check itself works

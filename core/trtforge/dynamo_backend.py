@@ -1,41 +1,43 @@
-"""``torch.compile(model, backend="trtforge", options={...})``.
+"""``torch.compile(model, backend="trtforge", options={...})``: the torch.compile front door.
 
 Registered through the ``torch_dynamo_backends`` entry point (torch finds it by
 name without importing trtforge first). Dynamo hands over one FX graph per
 graph-break-free region; each is exported to ATen and goes through the same
-lowering, partitioning and conversion as ``trtforge.compile``. Each region's
-report is kept: ``trtforge.dynamo_backend.reports()``, or the model's
-``trtforge_reports`` when compiled through ``trtforge.compile(ir="torch_compile")``.
+pipeline stages as ``trtforge.compile`` (:mod:`trtforge.pipeline`). Each region's
+report is handed to the collectors open around the compile (:func:`collect_reports`),
+or kept as the model's ``trtforge_reports`` when compiled through
+``trtforge.compile(ir="torch_compile")``.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import warnings
+from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from . import pipeline
+from .pipeline import NetworkObserver, Session
+from .plugins.manager import PackManager, get_manager
 from .report import CompileReport
 from .settings import CompileSettings, Input
 
-_REPORTS: list[CompileReport] = []
-
-
-def reports() -> list[CompileReport]:
-    """Reports of every region compiled by the backend in this process, oldest first."""
-    return list(_REPORTS)
+#: the report lists regions compiled now are added to (collect_reports and compile_with_torch_compile)
+_collectors: ContextVar[tuple[list[CompileReport], ...]] = ContextVar("trtforge_region_reports", default=())
 
 
 @contextlib.contextmanager
 def collect_reports() -> Iterator[list[CompileReport]]:
     """Collect the reports of regions compiled inside the ``with`` block."""
-    start = len(_REPORTS)
     out: list[CompileReport] = []
+    token = _collectors.set((*_collectors.get(), out))
     try:
         yield out
     finally:
-        out.extend(_REPORTS[start:])
+        _collectors.reset(token)
 
 
 def _real(t: Any) -> Any:
@@ -75,17 +77,15 @@ def freeze_weights(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> t
     return gm, keep
 
 
-def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict | None = None) -> Callable:
+def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict | None = None, *,
+                     manager: PackManager | None = None, observers: Sequence[NetworkObserver] = ()) -> Callable:
     """Dynamo backend: compile one captured region; on failure, run it eagerly and record why."""
-    from .compiler import compile_graph, resolve_backends
-    from .lowering import lower
-    from .lowering.export import WRAPPED
-    from .validation.float32 import fp32_weights
-    from .plugins.manager import get_manager
-
     cfg = CompileSettings.from_kwargs(**(options or {}))
-    report = CompileReport(model=f"torch.compile region {len(_REPORTS)}", precision=str(cfg.precision).replace("torch.", ""))
-    _REPORTS.append(report)
+    sinks = _collectors.get()
+    number = len(sinks[0]) if sinks else 0
+    report = CompileReport(model=f"torch.compile region {number}", precision=str(cfg.precision).replace("torch.", ""))
+    for sink in sinks:
+        sink.append(report)
     eager = gm.forward
     if any(isinstance(x, torch.SymInt) for x in example_inputs):
         report.passes.append("skipped: region has symbolic-size inputs; compile with dynamic=False")
@@ -97,23 +97,16 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
         report.passes.append("skipped: region has non-tensor inputs")
         return eager
     specs = [Input.from_tensor(t) for t in tensors]
-    manager = get_manager()
-    t0 = time.perf_counter()
     try:
-        report.backend, report.target_backend = resolve_backends(cfg)
-        report.packs = [r.name for r in manager.loaded()]
-        lowered = lower(gm, specs, tensors, cfg, manager)
-        report.decompositions, report.passes = lowered.decompositions, lowered.passes
-        report.timings_s.update(lowered.timings)
-        weights = fp32_weights(gm, WRAPPED) if cfg.precision != torch.float32 else None
-        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend, weights)
+        session = Session.open(cfg, manager or get_manager(), report.model, observers)
+        session.report = _adopt(report, session.report)
+        result = _compile_region(session, gm, specs, tensors)
     except Exception as exc:
         if cfg.require_full_compilation:
             raise
         warnings.warn(f"trtforge: region left to PyTorch: {type(exc).__name__}: {exc}", stacklevel=2)
         report.passes.append(f"failed: {type(exc).__name__}: {exc}")
         return eager
-    report.timings_s["total"] = time.perf_counter() - t0
     if cfg.dryrun:
         return eager
     compiled = result.forward
@@ -124,8 +117,26 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     return run
 
 
+def _adopt(report: CompileReport, opened: CompileReport) -> CompileReport:
+    """Keep the report already handed to collectors, filled with what the session resolved."""
+    report.backend, report.target_backend, report.packs = opened.backend, opened.target_backend, opened.packs
+    return report
+
+
+def _compile_region(session: Session, gm: torch.fx.GraphModule, specs: Sequence[Input],
+                    tensors: Sequence[torch.Tensor]) -> Any:
+    """The same stages as ``trtforge.compile``: capture (export of the region), lower, compile_graph."""
+    t0 = time.perf_counter()
+    ep = pipeline.capture(session, gm, specs, tensors)
+    lowered = pipeline.lower(session, ep)
+    result = pipeline.compile_graph(session, lowered, specs, tensors)
+    session.report.timings_s["total"] = time.perf_counter() - t0
+    return result
+
+
 def compile_with_torch_compile(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[Any],
-                               cfg: CompileSettings) -> Any:
+                               cfg: CompileSettings, manager: PackManager | None = None,
+                               observers: Sequence[NetworkObserver] = ()) -> Any:
     """``trtforge.compile(..., ir="torch_compile")``: torch.compile with this backend.
 
     With ``dryrun=True`` the model runs once on the examples and the combined
@@ -134,7 +145,8 @@ def compile_with_torch_compile(model: torch.nn.Module, specs: Sequence[Input], e
     import dataclasses
 
     options = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    compiled = torch.compile(model, backend=trtforge_backend, options=options, dynamic=False)
+    backend = functools.partial(trtforge_backend, options=options, manager=manager, observers=observers)
+    compiled = torch.compile(model, backend=backend, dynamic=False)
     if not cfg.dryrun:
         return compiled
     args = [e if e is not None else s.example("opt") for s, e in zip(specs, examples)]

@@ -4,7 +4,13 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+#: what became of a partition: an engine, a checked network only (build=False), left to
+#: PyTorch after a failure (fallback_on_error), or planned only (dryrun)
+EngineStatus = Literal["built", "network_only", "fallback", "dryrun"]
+#: the engine cache's outcome: "" (no cache), "hit", "miss", "corrupt" (entry rebuilt) or "not_stored"
+CacheOutcome = Literal["", "hit", "miss", "corrupt", "not_stored"]
 
 
 @dataclass
@@ -15,7 +21,7 @@ class EngineReport:
     requires_output_allocator: bool = False
     engine_bytes: int | None = None
     validation: dict[str, Any] | None = None
-    status: str = "built"  # built | network_only | fallback | dryrun
+    status: EngineStatus = "built"
 
 
 @dataclass
@@ -24,6 +30,8 @@ class FallbackEntry:
     op: str
     reason: str
     category: str = ""
+    #: the distribution to install that converts the op, when one is known (e.g. "trtforge-detection")
+    hint: str = ""
 
 
 @dataclass
@@ -53,8 +61,7 @@ class CompileReport:
     packs: list[str] = field(default_factory=list)
     precision: str = "float32"
     compute_nodes: int = 0
-    #: engine cache outcome: "" (no cache), "hit", "miss", "corrupt" (entry rebuilt) or "not_stored"
-    cache: str = ""
+    cache: CacheOutcome = ""
     #: nodes kept in float32 under a reduced precision, in graph order, each with why
     kept_fp32: list[KeptNode] = field(default_factory=list)
     #: under a reduced precision: each node computing with floating values -> its dtype
@@ -129,8 +136,7 @@ class CompileReport:
                     t.add_row(reason, op, str(count))
                     reason = ""
             console.print(t)
-            hints = sorted({f.reason.split("install ", 1)[1].split(",")[0] for f in self.fallback if "install " in f.reason})
-            for h in hints:
+            for h in sorted({f.hint for f in self.fallback if f.hint}):
                 console.print(f"hint: install {h}")
         else:
             console.print("Nothing left to PyTorch.")

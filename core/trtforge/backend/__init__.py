@@ -22,12 +22,14 @@ from ..errors import BackendUnavailable
 
 __all__ = [
     "BACKENDS",
+    "Backend",
     "BackendUnavailable",
     "Capabilities",
     "capabilities",
     "available",
     "load",
     "name",
+    "resolve",
     "version",
     "trt",
 ]
@@ -148,6 +150,49 @@ def load(backend: str | None = None) -> tuple[str, ModuleType]:
     )
 
 
+@dataclass(frozen=True)
+class Backend:
+    """The TensorRT backend of one compile: its name, Python module, version and capabilities.
+
+    A compile resolves one and hands it to conversion, build, dtype mapping and metadata,
+    so a compile that asks for ``tensorrt_rtx`` builds with TensorRT-RTX even when another
+    module was imported first in the process.
+    """
+
+    name: str
+    module: ModuleType
+    version: str
+    capabilities: Capabilities
+
+    def create_network(self, builder: Any) -> Any:
+        """A strongly typed network (TensorRT-RTX networks always are; full TensorRT needs the flag)."""
+        flag = getattr(self.module.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+        return builder.create_network(0 if flag is None else 1 << int(flag))
+
+    def logger(self, verbose: bool = False) -> Any:
+        """A TensorRT logger that keeps error messages (``.errors``) for error reports."""
+        mod, name = self.module, self.name
+
+        class CollectingLogger(mod.ILogger):
+            def __init__(self) -> None:
+                mod.ILogger.__init__(self)
+                self.errors: list[str] = []
+
+            def log(self, severity: Any, msg: str) -> None:
+                if severity <= mod.ILogger.Severity.ERROR:
+                    self.errors.append(msg)
+                elif verbose:
+                    print(f"[{name}] {msg}")
+
+        return CollectingLogger()
+
+
+def resolve(backend: str | None = None) -> Backend:
+    """The :class:`Backend` named ``backend`` (imported now), or the default one (see :func:`load`)."""
+    name_, mod = load(backend)
+    return Backend(name_, mod, str(getattr(mod, "__version__", "unknown")), capabilities(name_))
+
+
 def available() -> bool:
     """True if some backend can be imported."""
     try:
@@ -166,11 +211,6 @@ def version() -> str:
     return str(getattr(load()[1], "__version__", "unknown"))
 
 
-def _reset_for_tests() -> None:
-    global _loaded, _load_error
-    _loaded, _load_error = None, None
-
-
 def __getattr__(attr: str) -> Any:
     # ``trtforge.backend.trt`` is the TensorRT module in use, imported on first access.
     if attr == "trt":
@@ -178,27 +218,10 @@ def __getattr__(attr: str) -> Any:
     raise AttributeError(f"module 'trtforge.backend' has no attribute {attr!r}")
 
 
-# -- the few calls whose spelling differs between backends ----------------------
+# -- the default backend's spelling of the calls that differ (see :class:`Backend`) ------------
 def create_network(builder: Any) -> Any:
-    """A strongly typed network (TensorRT-RTX networks always are; full TensorRT needs the flag)."""
-    mod = load()[1]
-    flag = getattr(mod.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    return builder.create_network(0 if flag is None else 1 << int(flag))
+    return resolve().create_network(builder)
 
 
 def logger(verbose: bool = False) -> Any:
-    """A TensorRT logger that keeps error messages (``.errors``) for error reports."""
-    mod = load()[1]
-
-    class CollectingLogger(mod.ILogger):
-        def __init__(self) -> None:
-            mod.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            if severity <= mod.ILogger.Severity.ERROR:
-                self.errors.append(msg)
-            elif verbose:
-                print(f"[{name()}] {msg}")
-
-    return CollectingLogger()
+    return resolve().logger(verbose)

@@ -22,10 +22,13 @@ from . import dtypes
 class ConversionContext:
     """State of one network being built from one partition."""
 
-    def __init__(self, network: Any, settings: CompileSettings | None = None) -> None:
+    def __init__(self, network: Any, settings: CompileSettings | None = None,
+                 backend: _backend.Backend | None = None) -> None:
         self.net = network
         self.settings = settings or CompileSettings()
-        self.trt = _backend.trt
+        #: the compile's backend; ``trt`` is its module (layers and enums come from it)
+        self.backend = backend or _backend.resolve()
+        self.trt = self.backend.module
         #: the fx node being converted (None outside a converter call)
         self.current_node: torch.fx.Node | None = None
         #: weights handed to TensorRT by pointer must outlive the build
@@ -68,9 +71,9 @@ class ConversionContext:
         self._keepalive.append(t)
         shape = tuple(t.shape)
         if t.numel() == 0:
-            weights = self.trt.Weights(dtypes.to_trt(t.dtype))
+            weights = self.trt.Weights(dtypes.to_trt(t.dtype, self.trt))
         else:
-            weights = self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+            weights = self.trt.Weights(dtypes.to_trt(t.dtype, self.trt), t.data_ptr(), t.numel())
         return self.out(self.net.add_constant(shape, weights), "const")
 
     def to_trt(self, value: Any, dtype: torch.dtype | None = None) -> Any:
@@ -81,7 +84,7 @@ class ConversionContext:
 
     def cast(self, tensor: Any, dtype: torch.dtype) -> Any:
         """Cast ``tensor`` to ``dtype`` (no layer when it already has it)."""
-        want = dtypes.to_trt(dtype)
+        want = dtypes.to_trt(dtype, self.trt)
         if tensor.dtype == want:
             return tensor
         return self.out(self.net.add_cast(tensor, want), "cast")
@@ -122,8 +125,8 @@ class ConversionContext:
             t = t.to(dtype)
         t = self.keep(t.cpu().contiguous())
         if t.numel() == 0:
-            return self.trt.Weights(dtypes.to_trt(t.dtype))
-        return self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+            return self.trt.Weights(dtypes.to_trt(t.dtype, self.trt))
+        return self.trt.Weights(dtypes.to_trt(t.dtype, self.trt), t.data_ptr(), t.numel())
 
     def broadcast(self, *tensors: Any) -> list[Any]:
         """Make ranks equal by prepending size-1 dimensions (TensorRT broadcasts size-1 dims)."""

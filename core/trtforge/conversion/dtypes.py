@@ -14,18 +14,20 @@ _NAMES = {
 }
 
 
-def to_trt(dtype: torch.dtype) -> Any:
-    """TensorRT DataType for a torch dtype (float64 maps to FLOAT: TensorRT has no doubles)."""
+def to_trt(dtype: torch.dtype, trt: Any = None) -> Any:
+    """TensorRT DataType of module ``trt`` (default: the default backend's) for a torch dtype
+    (float64 maps to FLOAT: TensorRT has no doubles)."""
     if dtype == torch.float64:
         dtype = torch.float32
     try:
-        return getattr(_backend.trt.DataType, _NAMES[dtype])
+        return getattr((trt or _backend.trt).DataType, _NAMES[dtype])
     except KeyError:
         raise TypeError(f"TensorRT has no data type for {dtype}") from None
 
 
 def to_torch(dtype: Any) -> torch.dtype:
+    """torch dtype of a TensorRT DataType (of any backend: matched by name)."""
     for tdt, name in _NAMES.items():
-        if dtype == getattr(_backend.trt.DataType, name):
+        if getattr(dtype, "name", None) == name:
             return tdt
     raise TypeError(f"no torch dtype for TensorRT {dtype}")

@@ -6,14 +6,13 @@ from typing import Any
 
 import torch
 
-from .. import backend as _backend
 from ..errors import BuildError
 from ..settings import CompileSettings
 from .interpreter import Network
 
 
 def builder_config(net: Network, settings: CompileSettings) -> Any:
-    trt = _backend.trt
+    trt = net.backend.module
     config = net.builder.create_builder_config()
     if settings.workspace_size:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings.workspace_size))
@@ -37,7 +36,7 @@ def build_engine(net: Network, settings: CompileSettings) -> torch.Tensor:
     serialized = net.builder.build_serialized_network(net.network, config)
     if serialized is None:
         errors = "; ".join((net.logger.errors if net.logger else [])[-5:]) or "no message from TensorRT"
-        raise BuildError(f"{_backend.name()} could not build engine {net.name}: {errors}")
+        raise BuildError(f"{net.backend.name} could not build engine {net.name}: {errors}")
     with warnings.catch_warnings():
         # a backend may expose the buffer read-only; nothing ever writes to an engine tensor
         warnings.filterwarnings("ignore", message=".*not writable.*")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch.fx import Node
@@ -16,10 +16,6 @@ from . import dtypes
 
 #: symbol -> (min, opt, max)
 SymbolRanges = Mapping[Any, tuple[int, int, int]]
-
-#: callables given every constructed :class:`Network` (the test kit inspects layers this way)
-NETWORK_OBSERVERS: list[Any] = []
-
 
 @dataclass
 class Network:
@@ -41,6 +37,8 @@ class Network:
     node_tensors: dict[str, list[Any]] = field(default_factory=dict)
     converters: dict[str, ConverterSpec] = field(default_factory=dict)
     logger: Any = None
+    #: the backend that made the network, and builds its engine
+    backend: Any = None
 
 
 def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
@@ -81,13 +79,19 @@ def build_network(
     settings: CompileSettings,
     ranges: SymbolRanges,
     constants: Mapping[str, torch.Tensor],
+    backend: _backend.Backend | None = None,
+    observers: Iterable[Callable[[Network], None]] = (),
 ) -> Network:
-    """Call each node's converter in order and mark the partition outputs."""
-    trt = _backend.trt
-    logger = _backend.logger(settings.debug)
-    builder = trt.Builder(logger)
-    net = _backend.create_network(builder)
-    ctx = ConversionContext(net, settings)
+    """Call each node's converter in order and mark the partition outputs.
+
+    ``backend``: the compile's backend (default: the default one); ``observers`` are called
+    with the finished network (the test kit reads its layers this way).
+    """
+    backend = backend or _backend.resolve()
+    logger = backend.logger(settings.debug)
+    builder = backend.module.Builder(logger)
+    net = backend.create_network(builder)
+    ctx = ConversionContext(net, settings, backend)
     env: dict[Node, Any] = {}
     profiles, in_dtypes, in_names = [], [], []
     for i, p in enumerate(inputs):
@@ -97,7 +101,7 @@ def build_network(
         rng = [dim_range(d, ranges) for d in val.shape]
         shape = tuple(lo if lo == hi else -1 for lo, _, hi in rng)
         tname = f"input_{i}"
-        env[p] = net.add_input(tname, dtypes.to_trt(val.dtype), shape)
+        env[p] = net.add_input(tname, dtypes.to_trt(val.dtype, backend.module), shape)
         profiles.append(tuple(tuple(r[k] for r in rng) for k in range(3)))
         in_dtypes.append(val.dtype)
         in_names.append(tname)
@@ -165,7 +169,8 @@ def build_network(
         node_tensors=node_tensors,
         converters=used,
         logger=logger,
+        backend=backend,
     )
-    for observe in list(NETWORK_OBSERVERS):
+    for observe in observers:
         observe(result_net)
     return result_net

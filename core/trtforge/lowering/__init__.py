@@ -16,7 +16,7 @@ from . import passes
 from .canonicalize import can_rewrite, canonicalize
 from .export import ExportError, apply_precision, export
 
-__all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower", "lower_exported", "lower_graph"]
+__all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower_exported", "lower_graph"]
 
 
 @dataclass
@@ -155,19 +155,3 @@ def _safe_to_functionalize(node: torch.fx.Node) -> bool:
         return False
     order = {n: i for i, n in enumerate(node.graph.nodes)}
     return all(order[u] <= order[node] for u in mutated.users)
-
-
-def lower(
-    model: torch.nn.Module,
-    specs: Sequence[Input],
-    examples: Sequence[torch.Tensor | None],
-    settings: CompileSettings,
-    manager: PackManager,
-) -> Lowered:
-    """capture + lower_exported, with stage timings."""
-    t0 = time.perf_counter()
-    ep = capture(model, specs, examples, settings)
-    t_export = time.perf_counter() - t0
-    lowered = lower_exported(ep, settings, manager)
-    lowered.timings = {"export": t_export, **lowered.timings}
-    return lowered

@@ -9,11 +9,8 @@ import torch
 
 from ..errors import ExportError
 from ..inputs import UNNAMED_DIM, dynamic_shapes_for, export_example
+from ..precision.select import WRAPPED
 from ..settings import Input
-
-
-#: the attribute under which the precision wrapper holds the user's model (graph names start with it)
-WRAPPED = "inner"
 
 
 class _PrecisionWrapper(torch.nn.Module):

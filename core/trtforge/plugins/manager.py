@@ -11,7 +11,7 @@ import difflib
 import os
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import pluggy
 
@@ -22,12 +22,16 @@ from .info import CORE_API_VERSION, PackInfo, api_compatible
 from .registry import ConverterRegistry
 
 from .manager_light import ENTRY_POINT_GROUP, entry_points, importlib_metadata
+#: a pack as the manager saw it: loaded, failed to load, or blocked by the settings/environment
+PackStatus = Literal["loaded", "error", "blocked"]
+
+
 @dataclass
 class PackRecord:
     """One pack as the manager saw it: loaded, blocked or failed."""
 
     name: str
-    status: str  # "loaded" | "error" | "blocked"
+    status: PackStatus
     distribution: str | None = None
     version: str | None = None
     description: str = ""

@@ -34,6 +34,8 @@ class Rejection:
     reason: Reason
     detail: str = ""
     pack: str | None = None
+    #: the distribution to install that converts the op (no converter installed), else ""
+    hint: str = ""
 
     def __str__(self) -> str:
         who = f"[{self.pack}] " if self.pack else ""
@@ -173,7 +175,8 @@ class ConverterRegistry:
                 detail = f"{name}; no installed pack converts it (write a converter: see docs/writing-a-pack.md)"
                 if hint:
                     detail += f", or check whether {hint} is installed and loaded"
-            sel.rejections.append(Rejection(Reason.NO_CONVERTER, detail))
+            installable = hint if hint and hint != "trtforge-vision" else ""
+            sel.rejections.append(Rejection(Reason.NO_CONVERTER, detail, hint=installable))
             return sel
         allowed_packs = getattr(settings, "packs", None)
         caps = _backend.capabilities(target_backend)

@@ -13,11 +13,14 @@ import torch
 from torch.fx import GraphModule, Node
 
 from ..errors import PrecisionSettingError
-from ..lowering.export import WRAPPED as _WRAPPED
 from ..plugins.converters import op_name, qualified_op_name
 
 #: the keep_fp32 value that asks for the precision search
 AUTO = "auto"
+
+#: the attribute under which the precision wrapper (``lowering.export.apply_precision``) holds the
+#: user's model: module paths inside the wrapper start with it
+WRAPPED = "inner"
 
 
 def module_stack(node: Node) -> list[tuple[str, str]]:
@@ -28,8 +31,8 @@ def module_stack(node: Node) -> list[tuple[str, str]]:
         kind = kind if isinstance(kind, str) else f"{kind.__module__}.{kind.__qualname__}"
         if kind.endswith("._PrecisionWrapper"):
             continue
-        if path == _WRAPPED or path.startswith(_WRAPPED + "."):
-            path = path[len(_WRAPPED) + 1:]
+        if path == WRAPPED or path.startswith(WRAPPED + "."):
+            path = path[len(WRAPPED) + 1:]
         out.append((path, kind))
     return out
 

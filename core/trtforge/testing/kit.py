@@ -130,18 +130,11 @@ def check_converts(
     target = target_backend or installed
     build = settings.pop("build", target == installed)
     networks: list[Any] = []
-    from ..conversion import interpreter
-
-    observer = _observe(networks)
-    interpreter.NETWORK_OBSERVERS.append(observer)
-    try:
-        out = _compile(
-            module.eval(), list(inputs), manager=manager, validate=True, validate_rtol=rtol,
-            min_block_size=settings.pop("min_block_size", 1), precision=precision,
-            target_backend=target, build=build, **settings,
-        )
-    finally:
-        interpreter.NETWORK_OBSERVERS.remove(observer)
+    out = _compile(
+        module.eval(), list(inputs), manager=manager, validate=True, validate_rtol=rtol,
+        min_block_size=settings.pop("min_block_size", 1), precision=precision,
+        target_backend=target, build=build, observers=[_observe(networks)], **settings,
+    )
     report = out.trtforge_report
     allowed = {a if isinstance(a, str) else qualified_op_name(a) for a in allow_fallback}
     unexpected = [

@@ -46,6 +46,14 @@ def torch_dtype(dt: Any) -> torch.dtype:
         raise UnsupportedLayerError(f"the reference executor has no torch dtype for TensorRT {dt}") from None
 
 
+def _module_of(network: Any) -> Any:
+    """The TensorRT module ``network`` belongs to (its layer types and enums come from it), so a
+    network of either backend runs whichever module was imported first."""
+    import sys
+
+    return sys.modules[type(network).__module__]
+
+
 def trt_dtype(dtype: torch.dtype) -> Any:
     """TensorRT ``DataType`` for a torch dtype."""
     from trtforge.backend import trt
@@ -237,8 +245,7 @@ def run_network(
     ``keep_intermediates=True`` returns every tensor (inputs included), so a caller can
     find the first layer where two executions diverge.
     """
-    from trtforge.backend import trt
-
+    trt = _module_of(network)
     env: dict[str, Any] = dict(_validate_inputs(network, inputs))
     pending = [network.get_layer(i) for i in range(network.num_layers)]
     lazy = any(_layer_type(trt, layer) == "CONDITION" for layer in pending)

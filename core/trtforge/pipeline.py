@@ -1,0 +1,371 @@
+"""The compile pipeline: one :class:`Session` per compile, and the stages as plain functions.
+
+Stages, in order (each takes the session and returns a value):
+
+``capture`` (model -> ExportedProgram) -> ``lower`` (-> lowered GraphModule) -> ``keep_fp32``
+(reduced precision only) -> ``partition`` (-> PartitionResult) -> for each partition:
+``convert`` (-> Network), ``validate`` (-> numbers), ``build`` (-> serialized engine),
+``engine_module`` (-> TRTEngineModule) -> ``assemble`` (-> the compiled GraphModule).
+
+Both front doors, :func:`trtforge.compile` and the ``torch.compile`` backend, open a session
+and call these same functions (:func:`compile_graph` runs everything after lowering). The
+session holds what a compile shares: settings, the resolved backend, the pack registry,
+network observers and the report, whose ``timings_s`` it records per stage.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import torch
+from torch.fx import GraphModule, Node
+
+from . import backend as _backend
+from ._progress import stage as _announce
+from .conversion.engine import build_engine
+from .conversion.interpreter import Network, build_network
+from .errors import BuildError, CompilationError, ConversionError, ValidationError
+from .lowering import Lowered, capture as _capture, lower_exported
+from .partitioning.partitioner import Partitioner, PartitionResult
+from .partitioning.split import extract, stitch
+from .plugins.converters import qualified_op_name
+from .plugins.manager import PackManager
+from .plugins.registry import Reason, Selection
+from .precision import AUTO, apply_keep_fp32, node_precisions
+from .report import CompileReport, EngineReport, FallbackEntry
+from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
+from .runtime.module import TRTEngineModule
+from .runtime.program import is_compute
+from .settings import CompileSettings, Input
+from .validation.float32 import record
+from .validation.validate import validate as _validate
+
+#: called with every constructed network (the test kit reads layers this way)
+NetworkObserver = Callable[[Network], None]
+
+
+@dataclass
+class Session:
+    """What one compile shares across its stages."""
+
+    settings: CompileSettings
+    manager: PackManager
+    #: the backend that converts and builds (None: a dryrun with no TensorRT installed)
+    backend: _backend.Backend | None
+    #: the backend the networks are made for (``target_backend``)
+    target: str
+    report: CompileReport
+    observers: tuple[NetworkObserver, ...] = ()
+
+    @classmethod
+    def open(cls, settings: CompileSettings, manager: PackManager, model: str,
+             observers: Sequence[NetworkObserver] = ()) -> "Session":
+        backend, target = resolve_backends(settings)
+        report = CompileReport(model=model, precision=str(settings.precision).replace("torch.", ""),
+                               backend=backend.name if backend else None, target_backend=target,
+                               packs=[r.name for r in manager.loaded()])
+        return cls(settings, manager, backend, target, report, tuple(observers))
+
+    @property
+    def registry(self) -> Any:
+        return self.manager.registry
+
+    @contextmanager
+    def stage(self, name: str, doing: str | None = None) -> Iterator[None]:
+        """Run the block as stage ``name``: announced to progress listeners, logged to
+        ``trtforge.<name>``, its time added to ``report.timings_s[name]``."""
+        _announce(doing or name)
+        log = logging.getLogger(f"trtforge.{name}")
+        log.debug("%s", doing or name)
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t
+            self.report.timings_s[name] = self.report.timings_s.get(name, 0.0) + dt
+            log.debug("%s: %.3f s", doing or name, dt)
+
+
+def resolve_backends(cfg: CompileSettings) -> tuple[_backend.Backend | None, str]:
+    """``(backend in use, target backend name)``; errors say which package to install."""
+    if cfg.dryrun and cfg.backend is None:
+        backend = _backend.resolve() if _backend.available() else None
+    else:
+        backend = _backend.resolve(cfg.backend)
+    name = backend.name if backend else None
+    target = cfg.target_backend or name or "tensorrt"
+    if cfg.build and not cfg.dryrun and name is not None and target != name:
+        raise CompilationError(
+            f"target_backend={target!r} differs from the backend in use ({name!r}): engines for "
+            f"{target!r} cannot be built here. Pass build=False to construct and validate the "
+            f"networks for {target!r} without building them."
+        )
+    return backend, target
+
+
+# --- capture and lowering --------------------------------------------------------------------
+
+def capture(session: Session, model: torch.nn.Module, specs: Sequence[Input],
+            examples: Sequence[torch.Tensor | None]) -> torch.export.ExportedProgram:
+    """torch.export of the model at the requested precision."""
+    with session.stage("export", "exporting (torch.export)"):
+        return _capture(model, specs, examples, session.settings)
+
+
+def lower(session: Session, ep: torch.export.ExportedProgram) -> GraphModule:
+    """Decompositions, core and pack passes; records what ran in the report."""
+    with session.stage("lowering"):
+        lowered: Lowered = lower_exported(ep, session.settings, session.manager)
+    session.report.decompositions, session.report.passes = lowered.decompositions, lowered.passes
+    return lowered.gm
+
+
+# --- after lowering: both front doors -----------------------------------------------------------
+
+def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
+                  examples: Sequence[torch.Tensor | None],
+                  fp32_weights: Mapping[str, torch.Tensor] | None = None) -> Any:
+    """Partition a lowered graph, convert, validate and build each partition, and assemble the
+    program (the report with ``dryrun=True``).
+
+    ``fp32_weights``: the model's float32 weights by graph attribute name, for nodes kept in
+    float32 and the float32 reference of validation under a reduced precision.
+    """
+    cfg, report = session.settings, session.report
+    checking = cfg.validate or AUTO in cfg.keep_fp32
+    ranges = symbol_ranges(gm, specs)
+    sets: list[list[torch.Tensor]] = []
+    if checking and not cfg.dryrun:
+        with session.stage("validation", "making example inputs"):
+            sets = example_sets(specs, examples)
+    if cfg.keep_fp32:
+        keep_fp32(session, gm, sets, fp32_weights, ranges)
+    if cfg.precision != torch.float32:
+        report.node_precision = node_precisions(gm, cfg.precision)
+    part = partition(session, gm)
+    if cfg.dryrun:
+        report.engines += [_engine_report(p.name, p.nodes, status="dryrun") for p in part.partitions]
+        return report
+    with session.stage("partitioning", "extracting the partitions"):
+        subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
+    refs = reference_values(session, gm, subs, sets, fp32_weights) if checking else None
+    modules: list[torch.nn.Module] = []
+    for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
+        of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
+        er = _engine_report(p.name, p.nodes, status="network_only")
+        try:
+            net = convert(session, p, part, sub, ins, outs, ranges, of)
+            er.requires_output_allocator = net.requires_output_allocator
+            if refs is not None:
+                er.validation = validate(session, net, sub, ins, outs, refs, of)
+            engine = build(session, net, of) if cfg.build else None
+            if engine is not None:
+                er.engine_bytes, er.status = engine.numel(), "built"
+            modules.append(engine_module(session, net, p.nodes, ins, outs, engine))
+        except (ConversionError, BuildError, ValidationError) as exc:
+            if not cfg.fallback_on_error or isinstance(exc, ValidationError):
+                raise type(exc)(f"{exc}") from exc
+            _record_failed_partition(report, p, exc)
+            er.status = "fallback"
+            modules.append(sub)
+        report.engines.append(er)
+    report.built = cfg.build and any(e.status == "built" for e in report.engines)
+    return assemble(session, gm, part, modules)
+
+
+def keep_fp32(session: Session, gm: GraphModule, sets: list[list[torch.Tensor]],
+              fp32_weights: Mapping[str, torch.Tensor] | None, ranges: Mapping[Any, tuple[int, int, int]]) -> None:
+    """Mark the nodes that compute in float32 under a reduced precision (``keep_fp32``)."""
+    cfg, report = session.settings, session.report
+    search = AUTO in cfg.keep_fp32
+    with session.stage("precision", "keeping nodes in float32" + (" (precision search)" if search else "")):
+        convert_all = None if cfg.dryrun else (lambda g: _networks(session, g, ranges))
+        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert_all)
+    if convert_all is None and search:
+        report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
+
+
+def partition(session: Session, gm: GraphModule) -> PartitionResult:
+    """Select a converter for every node and group the converted ones into engine partitions;
+    raises with ``require_full_compilation`` if any node would stay in PyTorch."""
+    report = session.report
+    with session.stage("partitioning"):
+        part = Partitioner(session.registry, session.settings, session.target).run(gm.graph)
+        gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
+    report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
+    _record_fallback(report, part)
+    if session.settings.require_full_compilation and part.fallback:
+        lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
+        raise CompilationError(
+            f"require_full_compilation=True but {len(report.fallback)} node(s) would run in PyTorch:\n{lines}"
+        )
+    return part
+
+
+def reference_values(session: Session, gm: GraphModule, subs: Sequence[tuple[GraphModule, list[Node], list[Node]]],
+                     sets: list[list[torch.Tensor]], fp32_weights: Mapping[str, torch.Tensor] | None) -> dict[str, Any]:
+    """PyTorch's values at every partition boundary, per example set (and the float32 reference's
+    under a reduced precision): what validation compares each network with."""
+    cfg = session.settings
+    boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
+    with session.stage("validation", "running the model in PyTorch for validation"):
+        captured = [record(gm, s, boundary) for s in sets]
+        outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
+            if cfg.precision != torch.float32 else None
+    return {"captured": captured, "float32": outs32}
+
+
+def convert(session: Session, p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node],
+            outs: Sequence[Node], ranges: Mapping[Any, tuple[int, int, int]], of: str = "") -> Network:
+    """The TensorRT network of partition ``p`` (not built), made with the session's backend."""
+    with session.stage("conversion", f"converting {of or p.name}"):
+        return _network(session, p, part, sub, ins, outs, ranges)
+
+
+def validate(session: Session, net: Network, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
+             refs: dict[str, Any], of: str = "") -> dict[str, Any]:
+    """Run ``net`` by reference execution on every example set and compare with PyTorch."""
+    cfg = session.settings
+    with session.stage("validation", f"validating {of or net.name} by reference execution"):
+        per_set = [[vals[i.name] for i in ins] for vals in refs["captured"]]
+        refs32 = [[vals[o.name] for o in outs] for vals in refs["float32"]] if refs["float32"] is not None else None
+        return _validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32)
+
+
+def build(session: Session, net: Network, of: str = "") -> torch.Tensor:
+    """The serialized engine of ``net``, built by the backend that made it."""
+    with session.stage("build", f"building engine {of or net.name}"):
+        return build_engine(net, session.settings)
+
+
+def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Sequence[Node],
+                  outs: Sequence[Node], engine: torch.Tensor | None) -> TRTEngineModule:
+    """The module that runs ``engine`` (or holds the checked network when not built)."""
+    with session.stage("assembly"):
+        return TRTEngineModule(engine, _metadata(net, nodes, ins, outs, engine))
+
+
+def assemble(session: Session, gm: GraphModule, part: PartitionResult, modules: list[torch.nn.Module]) -> GraphModule:
+    """The compiled program: ``gm`` with each partition replaced by its module; carries the report."""
+    with session.stage("assembly"):
+        out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
+    out.trtforge_report = session.report
+    return out
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def symbol_ranges(gm: GraphModule, specs: Sequence[Input]) -> dict[Any, tuple[int, int, int]]:
+    """Map each export symbol that is an input dimension to its (min, opt, max)."""
+    ranges: dict[Any, tuple[int, int, int]] = {}
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    for node, spec in zip(placeholders, specs):
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            continue
+        for i, d in enumerate(val.shape):
+            if isinstance(d, torch.SymInt):
+                expr = d.node.expr
+                if getattr(expr, "is_Symbol", False):
+                    ranges[expr] = (spec.min_shape[i], spec.opt_shape[i], spec.max_shape[i])  # type: ignore[index]
+    return ranges
+
+
+def example_sets(specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> list[list[torch.Tensor]]:
+    """Inputs to check numerics with: the given examples, else random at min/opt/max."""
+    gen = torch.Generator().manual_seed(0)
+    sets = []
+    for which in ("min", "opt", "max"):
+        batch = []
+        for s, e in zip(specs, examples):
+            batch.append(e if e is not None and not s.is_dynamic else s.example(which, generator=gen))
+        if not any(all(a.shape == b.shape for a, b in zip(batch, prev)) for prev in sets):
+            sets.append(batch)
+    return sets
+
+
+def _network(session: Session, p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node],
+             outs: Sequence[Node], ranges: Mapping[Any, tuple[int, int, int]]) -> Network:
+    specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
+    constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
+    return build_network(p.name, p.nodes, ins, outs, specs_by_node, session.settings, ranges, constants,
+                         backend=session.backend, observers=session.observers)
+
+
+def _networks(session: Session, gm: GraphModule,
+              ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    part = Partitioner(session.registry, session.settings, session.target).run(gm.graph)
+    out = []
+    for p in part.partitions:
+        sub, ins, outs = extract(gm, p.nodes, p.name)
+        out.append((_network(session, p, part, sub, ins, outs, ranges), ins, outs))
+    return out
+
+
+def _attrs(nodes: Sequence[Node]) -> list[str]:
+    seen: dict[str, None] = {}
+    for n in nodes:
+        for p in n.all_input_nodes:
+            if p.op == "get_attr":
+                seen[p.target] = None
+    return list(seen)
+
+
+def _engine_report(name: str, nodes: Sequence[Node], status: str) -> EngineReport:
+    compute = [n for n in nodes if is_compute(n)]
+    ops = sorted({qualified_op_name(n.target) for n in compute})
+    return EngineReport(name=name, nodes=len(compute), ops=ops, status=status)
+
+
+def _record_fallback(report: CompileReport, part: PartitionResult) -> None:
+    for node, rejections in part.fallback.items():
+        if not is_compute(node):
+            continue
+        primary = Selection(None, list(rejections)).primary
+        report.fallback.append(
+            FallbackEntry(
+                node=node.name,
+                op=qualified_op_name(node.target),
+                reason="; ".join(str(r) for r in rejections) or primary.reason.value,
+                category=primary.reason.value,
+                hint=primary.hint,
+            )
+        )
+
+
+def _record_failed_partition(report: CompileReport, p: Any, exc: Exception) -> None:
+    """With ``fallback_on_error``: every node of a partition that failed to convert or build stays in PyTorch."""
+    reason = Reason.BUILD_FAILED if isinstance(exc, BuildError) else Reason.CONVERTER_FAILED
+    for n in p.compute_nodes():
+        report.fallback.append(FallbackEntry(n.name, qualified_op_name(n.target), f"{reason.value}: {exc}", reason.value))
+
+
+def _metadata(net: Network, nodes: Sequence[Node], ins: Sequence[Node], outs: Sequence[Node],
+              engine: torch.Tensor | None) -> EngineMetadata:
+    def dt(d: torch.dtype) -> str:
+        return str(d).replace("torch.", "")
+
+    inputs = [
+        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof])
+        for name, d, prof in zip(net.input_names, net.input_dtypes, net.profiles)
+    ]
+    shape = lambda n: tuple(getattr(n.meta.get("val"), "shape", ()))  # noqa: E731
+    exprs = symbolic_shape_exprs([shape(n) for n in ins], [shape(n) for n in outs])
+    outputs = [
+        TensorSpec(n, dt(d), list(s), shape_expr=e if any(x is not None for x in e) else None)
+        for n, d, s, e in zip(net.output_names, net.output_dtypes, net.output_shapes, exprs)
+    ]
+    return EngineMetadata(
+        name=net.name,
+        backend=net.backend.name,
+        backend_version=net.backend.version,
+        inputs=inputs,
+        outputs=outputs,
+        requires_output_allocator=net.requires_output_allocator,
+        source_nodes=[n.name for n in nodes if is_compute(n)],
+        engine_bytes=engine.numel() if engine is not None else 0,
+    )
