@@ -38,10 +38,16 @@ FORMAT_NAME = "trtforge.exported_program"
 # --- save ---------------------------------------------------------------------------------------
 
 def _example_inputs(module: torch.nn.Module, inputs: Sequence[Any] | None,
-                    dynamic_shapes: Any) -> tuple[tuple[torch.Tensor, ...], Any]:
-    """Example tensors (and dynamic_shapes) for torch.export, from ``inputs`` or the graph's placeholders."""
+                    dynamic_shapes: Any, start: int = 0,
+                    named: dict[str, Any] | None = None) -> tuple[tuple[torch.Tensor, ...], Any]:
+    """Example tensors (and dynamic_shapes) for torch.export, from ``inputs`` or the graph's placeholders.
+
+    Dimensions sharing a name in their Input's ``dim_names`` share one Dim (kept in ``named``);
+    ``start`` numbers the unnamed ones after earlier inputs.
+    """
     from trtforge.settings import Input
 
+    named = {} if named is None else named
     if inputs is not None:
         examples: list[torch.Tensor] = []
         dyn: list[Any] = []
@@ -59,7 +65,11 @@ def _example_inputs(module: torch.nn.Module, inputs: Sequence[Any] | None,
                         continue
                     # torch.export specializes sizes 0 and 1: trace with a size >= 2 inside the range
                     shape.append(opt if opt >= 2 else min(2, hi))
-                    dims[d] = torch.export.Dim(f"input{i}_dim{d}", min=lo, max=hi)
+                    label = (item.dim_names or {}).get(d)
+                    if label is None:
+                        dims[d] = torch.export.Dim(f"input{start + i}_dim{d}", min=lo, max=hi)
+                    else:
+                        dims[d] = named.setdefault(label, torch.export.Dim(label, min=lo, max=hi))
                     any_dynamic = True
                 examples.append(torch.zeros(shape, dtype=item.dtype, device=_module_device(module)))
                 dyn.append(dims or None)
@@ -111,6 +121,21 @@ def _example_inputs(module: torch.nn.Module, inputs: Sequence[Any] | None,
         "trtforge.save needs example inputs: pass inputs=[tensor or trtforge.Input(...), ...] (the graph's "
         "placeholders carry no example values)"
     )
+
+
+def _keyword_example_inputs(module: torch.nn.Module, inputs: Sequence[Any], kwarg_inputs: dict[str, Any],
+                            dynamic_shapes: Any) -> tuple[tuple[torch.Tensor, ...], dict[str, Any], Any]:
+    """Examples of positional and keyword inputs; their dynamic shapes by ``forward``'s parameter names."""
+    import inspect
+
+    named: dict[str, Any] = {}
+    args, arg_dyn = _example_inputs(module, list(inputs), None, 0, named) if inputs else ((), None)
+    values, kw_dyn = _example_inputs(module, list(kwarg_inputs.values()), None, len(args), named)
+    if dynamic_shapes is None and (arg_dyn or kw_dyn):
+        names = list(inspect.signature(module.forward).parameters)
+        dynamic_shapes = {**dict(zip(names, arg_dyn or [None] * len(args))),
+                          **dict(zip(kwarg_inputs, kw_dyn or [None] * len(values)))}
+    return args, dict(zip(kwarg_inputs, values)), dynamic_shapes
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:
@@ -181,15 +206,16 @@ def save(
     path: str | os.PathLike[str],
     inputs: Sequence[Any] | None = None,
     *,
+    arg_inputs: Sequence[Any] | None = None,
     kwarg_inputs: dict[str, Any] | None = None,
     dynamic_shapes: Any = None,
     strict: bool = False,
 ) -> None:
     """Save a compiled program as a torch.export ``.pt2`` archive that :func:`load` reads back.
 
-    ``inputs``: example tensors or :class:`trtforge.Input` specs (dynamic ranges
-    become ``torch.export.Dim`` s); default: the example values recorded on the
-    graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
+    ``inputs`` (or ``arg_inputs``): example tensors or :class:`trtforge.Input` specs (dynamic
+    ranges become ``torch.export.Dim`` s), ``kwarg_inputs`` the same by keyword; default: the
+    example values recorded on the graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
     as is. Raises if an engine was compiled with ``build=False``, and
     :class:`trtforge._io.OutputWriteError` (naming the path and the reason) if the file cannot be
     written; the file that was at ``path`` is then unchanged.
@@ -205,7 +231,13 @@ def save(
             f"cannot save: engine(s) {unbuilt} were compiled with build=False and hold no engine; "
             "compile with build=True"
         )
-    args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
+    if inputs is not None and arg_inputs is not None:
+        raise TypeError("trtforge.save: give inputs= or arg_inputs= (the same thing), not both")
+    inputs = arg_inputs if inputs is None else inputs
+    if kwarg_inputs:
+        args, kwarg_inputs, dynamic_shapes = _keyword_example_inputs(module, inputs or (), kwarg_inputs, dynamic_shapes)
+    else:
+        args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
     _fill_shape_exprs(module)
     from .._eval import eval_mode
 
