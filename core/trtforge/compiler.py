@@ -82,32 +82,35 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
                       cfg: CompileSettings, manager: PackManager) -> Any:
     report = CompileReport(model=type(model).__name__, precision=str(cfg.precision).replace("torch.", ""))
     t0 = time.perf_counter()
-    backend_name, target = resolve_backends(cfg)
-    report.backend, report.target_backend = backend_name, target
-    report.packs = [r.name for r in manager.loaded()]
-    ep = capture(model, specs, examples, cfg)
-    report.timings_s["export"] = time.perf_counter() - t0
+    with report.timed("setup"):
+        backend_name, target = resolve_backends(cfg)
+        report.backend, report.target_backend = backend_name, target
+        report.packs = [r.name for r in manager.loaded()]
+    with report.timed("export"):
+        ep = capture(model, specs, examples, cfg)
     cache = key = None
     if cfg.engine_cache_dir and not cfg.dryrun:
         from .cache import EngineCache, cache_key
 
-        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size)
-        packs = [(r.name, r.version) for r in manager.loaded()]
-        key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
-        hit = cache.get(key)
-        report.cache = cache.last
+        with report.timed("cache"):
+            cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size)
+            packs = [(r.name, r.version) for r in manager.loaded()]
+            key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
+            hit = cache.get(key)
+            report.cache = cache.last
         if hit is not None:
             hit.trtforge_report.cache = "hit"
-            hit.trtforge_report.timings_s = {"export": report.timings_s["export"], "total": time.perf_counter() - t0}
+            hit.trtforge_report.timings_s = {**report.timings_s, "total": time.perf_counter() - t0}
             return hit
     lowered = lower_exported(ep, cfg, manager)
     del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.timings_s.update(lowered.timings)
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)
-    report.timings_s["total"] = time.perf_counter() - t0
     if cache is not None and key is not None and not isinstance(result, CompileReport):
-        cache.put(key, result)
+        with report.timed("cache"):
+            cache.put(key, result)
+    report.timings_s["total"] = time.perf_counter() - t0
     return result
 
 
@@ -185,12 +188,16 @@ def compile_graph(
     report: CompileReport,
     target: str,
 ) -> Any:
-    """Partition a lowered graph and convert each partition (shared by export and torch.compile)."""
-    t = time.perf_counter()
-    part = Partitioner(manager.registry, cfg, target).run(gm.graph)
-    report.timings_s["partitioning"] = time.perf_counter() - t
-    report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
-    _record_fallback(report, part)
+    """Partition a lowered graph and convert each partition (shared by export and torch.compile).
+
+    Stage timings go to ``report.timings_s``: partitioning, conversion (networks), validation
+    (PyTorch's boundary values and the reference execution), build, and assembly (cutting the
+    graph into partitions and stitching engines and PyTorch parts back together).
+    """
+    with report.timed("partitioning"):
+        part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+        report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
+        _record_fallback(report, part)
     if cfg.require_full_compilation and part.fallback:
         lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
         raise CompilationError(
@@ -200,32 +207,21 @@ def compile_graph(
         for p in part.partitions:
             report.engines.append(_engine_report(p.name, p.nodes, status="dryrun"))
         return report
-    ranges = symbol_ranges(gm, specs)
-    sets = example_sets(specs, examples) if cfg.validate else []
-    subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
-    boundary = {n for _, ins, outs in subs for n in (*ins, *outs)}
-    captured = _capture_boundaries(gm, sets, boundary) if cfg.validate else []
+    for stage in ("conversion", "validation", "build"):
+        report.timings_s.setdefault(stage, 0.0)
+    with report.timed("assembly"):
+        ranges = symbol_ranges(gm, specs)
+        subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
+    captured: list[dict[str, Any]] = []
+    if cfg.validate:
+        with report.timed("validation"):
+            boundary = {n for _, ins, outs in subs for n in (*ins, *outs)}
+            captured = _capture_boundaries(gm, example_sets(specs, examples), boundary)
     modules: list[torch.nn.Module] = []
-    conv_t = build_t = 0.0
     for p, (sub, ins, outs) in zip(part.partitions, subs):
-        specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
-        constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
         er = _engine_report(p.name, p.nodes, status="network_only")
         try:
-            t = time.perf_counter()
-            net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
-            conv_t += time.perf_counter() - t
-            er.requires_output_allocator = net.requires_output_allocator
-            if cfg.validate:
-                per_set = [[vals[i.name] for i in ins] for vals in captured]
-                er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol)
-            engine = None
-            if cfg.build:
-                t = time.perf_counter()
-                engine = build_engine(net, cfg)
-                build_t += time.perf_counter() - t
-                er.engine_bytes, er.status = engine.numel(), "built"
-            modules.append(TRTEngineModule(engine, _metadata(net, p.nodes, ins, outs, engine, report.backend or target)))
+            modules.append(_convert_partition(p, part, (sub, ins, outs), ranges, captured, cfg, report, target, er))
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
                 raise type(exc)(f"{exc}") from exc
@@ -235,12 +231,36 @@ def compile_graph(
                 report.fallback.append(FallbackEntry(n.name, qualified_op_name(n.target), f"{reason.value}: {exc}", reason.value))
             modules.append(sub)
         report.engines.append(er)
-    report.timings_s["conversion"] = conv_t
-    report.timings_s["build"] = build_t
     report.built = cfg.build and any(e.status == "built" for e in report.engines)
-    out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
+    with report.timed("assembly"):
+        out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
     out.trtforge_report = report
     return out
+
+
+def _convert_partition(p: Any, part: PartitionResult, cut: tuple[GraphModule, Sequence[Node], Sequence[Node]],
+                       ranges: dict[Any, tuple[int, int, int]], captured: list[dict[str, Any]], cfg: CompileSettings,
+                       report: CompileReport, target: str, er: EngineReport) -> torch.nn.Module:
+    """Network, validation against the captured PyTorch values, engine: the module that runs ``p``."""
+    sub, ins, outs = cut
+    specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
+    constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
+    with report.timed("conversion"):
+        net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
+    er.requires_output_allocator = net.requires_output_allocator
+    if cfg.validate:
+        with report.timed("validation"):
+            per_set = [[vals[i.name] for i in ins] for vals in captured]
+            # what sub(*inputs) returns: its one output, else the tuple of them
+            expected = [vals[outs[0].name] if len(outs) == 1 else tuple(vals[o.name] for o in outs) for vals in captured]
+            er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, expected=expected)
+    engine = None
+    if cfg.build:
+        with report.timed("build"):
+            engine = build_engine(net, cfg)
+        er.engine_bytes, er.status = engine.numel(), "built"
+    with report.timed("assembly"):
+        return TRTEngineModule(engine, _metadata(net, p.nodes, ins, outs, engine, report.backend or target))
 
 
 def _attrs(nodes: Sequence[Node]) -> list[str]:
