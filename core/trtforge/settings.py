@@ -148,6 +148,9 @@ class CompileSettings:
     precision: float32 | float16 | bfloat16. Networks are strongly typed, so the
         compiler casts weights and activations to this type (model inputs and
         outputs keep their dtypes; casts at the boundary are added).
+    keep_fp32: with a reduced precision, what still computes in float32: op names
+        (``"aten::softmax"``), node names, module paths (``"encoder.norm"``), module classes
+        (``torch.nn.LayerNorm``), and/or ``"auto"`` (search for the nodes validation needs).
     min_block_size: smallest number of compute nodes worth a TensorRT engine.
     torch_executed_ops: ops forced to PyTorch (``"aten::relu"`` names or OpOverloads).
     require_full_compilation: raise, listing every node that would stay in PyTorch.
@@ -167,6 +170,7 @@ class CompileSettings:
     """
 
     precision: torch.dtype = torch.float32
+    keep_fp32: tuple[str, ...] = ()
     min_block_size: int = 5
     torch_executed_ops: frozenset[Any] = frozenset()
     require_full_compilation: bool = False
@@ -190,6 +194,14 @@ class CompileSettings:
         object.__setattr__(self, "precision", parse_dtype(self.precision))
         if self.precision not in (torch.float32, torch.float16, torch.bfloat16):
             raise ValueError(f"precision must be float32, float16 or bfloat16, not {self.precision}")
+        from .precision.select import normalize
+
+        object.__setattr__(self, "keep_fp32", normalize(self.keep_fp32))
+        if self.keep_fp32 and self.precision == torch.float32:
+            raise ValueError(
+                f"keep_fp32={list(self.keep_fp32)} needs precision=torch.float16 or torch.bfloat16: "
+                "at float32 every node already computes in float32"
+            )
         if self.min_block_size < 1:
             raise ValueError(f"min_block_size must be >= 1, got {self.min_block_size}")
         if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:

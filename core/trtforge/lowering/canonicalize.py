@@ -61,20 +61,26 @@ def _transpose(node: Node, graph: Graph) -> Node | None:
     return graph.call_function(aten.permute.default, (x, perm))
 
 
+def _named_call(graph: Graph, op: Any, args: tuple, kwargs: dict | None = None) -> Node:
+    """A call named after the op as run_decompositions names it (``_softmax``, ``_softmax_1``...),
+    so node names (which ``keep_fp32`` and reports use) do not depend on whether it re-traced."""
+    return graph.create_node("call_function", op, args, kwargs or {}, name=op._overloadpacket.__name__)
+
+
 def _softmax(node: Node, graph: Graph) -> Node | None:
     x, dim = node.args[:2]
-    return graph.call_function(aten._softmax.default, (x, dim, False))
+    return _named_call(graph, aten._softmax.default, (x, dim, False))
 
 
 def _contiguous(node: Node, graph: Graph) -> Node | None:
     # contiguous is a clone when the layout differs, else the tensor itself: same values either way,
     # and the clone's layout is what a PyTorch ``view`` after it may need
-    return graph.call_function(aten.clone.default, (node.args[0],), {"memory_format": torch.contiguous_format})
+    return _named_call(graph, aten.clone.default, (node.args[0],), {"memory_format": torch.contiguous_format})
 
 
 def _masked_fill(node: Node, graph: Graph) -> Node | None:
     x, mask, value = node.args[:3]
-    return graph.call_function(aten.where.ScalarSelf, (mask, value, x))
+    return _named_call(graph, aten.where.ScalarSelf, (mask, value, x))
 
 
 def _same_dtype_out(node: Node) -> bool:

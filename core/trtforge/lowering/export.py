@@ -11,6 +11,10 @@ from ..errors import ExportError
 from ..settings import Input
 
 
+#: the attribute under which the precision wrapper holds the user's model (graph names start with it)
+WRAPPED = "inner"
+
+
 class _PrecisionWrapper(torch.nn.Module):
     """Runs ``inner`` (already cast to ``dtype``) on inputs cast to ``dtype``; outputs cast back.
 
