@@ -18,7 +18,8 @@ from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import capture, lower_exported
 from .lowering.export import WRAPPED
-from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
+from .partitioning.partitioner import Partitioner, PartitionResult
+from .runtime.program import is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
 from .precision import AUTO, apply_keep_fp32, node_precisions
@@ -261,6 +262,7 @@ def compile_graph(
     t = time.perf_counter()
     stage("partitioning")
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+    gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
     report.timings_s["partitioning"] = time.perf_counter() - t
     report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
     _record_fallback(report, part)

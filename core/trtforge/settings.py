@@ -47,6 +47,10 @@ class Input:
     #: names for dynamic dimensions, e.g. ``{0: "batch"}``: inputs whose dimensions share a
     #: name share one torch.export ``Dim`` (their sizes are equal at run time)
     dim_names: Mapping[int, str] | None = None
+    #: ``(low, high)``: the values an integer input may hold, ``low <= v < high`` (e.g. ``(0, vocab_size)``
+    #: for token ids). Validation draws its random inputs from it; the default ``(0, 10)`` suits
+    #: small index ranges only. Not allowed on floating inputs.
+    value_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
@@ -80,6 +84,20 @@ class Input:
         for d in self.dim_names or {}:
             if d not in self.dynamic_dims:
                 raise ValueError(f"Input: dim_names names dimension {d}, which is not dynamic (min == max)")
+        self._check_value_range()
+
+    def _check_value_range(self) -> None:
+        if self.value_range is None:
+            return
+        if self.dtype.is_floating_point or self.dtype == torch.bool:
+            raise ValueError(f"Input: value_range is for integer inputs; this one is {self.dtype}")
+        try:
+            low, high = (int(v) for v in self.value_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"Input: value_range must be (low, high) integers, got {self.value_range!r}") from None
+        if low >= high:
+            raise ValueError(f"Input: value_range {(low, high)} is empty: values v satisfy low <= v < high")
+        object.__setattr__(self, "value_range", (low, high))
 
     @classmethod
     def from_tensor(cls, t: torch.Tensor, name: str | None = None) -> "Input":
@@ -100,10 +118,11 @@ class Input:
             return torch.randn(shape, generator=generator).to(self.dtype)
         if self.dtype == torch.bool:
             return torch.randint(0, 2, shape, generator=generator).bool()
-        return torch.randint(0, 10, shape, generator=generator).to(self.dtype)
+        low, high = self.value_range or (0, 10)
+        return torch.randint(low, high, shape, generator=generator).to(self.dtype)
 
     def __hash__(self) -> int:
-        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name))
+        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name, self.value_range))
 
     def __str__(self) -> str:
         dt = str(self.dtype).replace("torch.", "")
