@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
@@ -27,11 +27,16 @@ def compile(
     *,
     ir: str = "dynamo",
     arg_inputs: Sequence[Any] | None = None,
+    kwarg_inputs: Mapping[str, Any] | None = None,
     manager: PackManager | None = None,
     observers: Sequence[NetworkObserver] = (),
     **settings: Any,
 ) -> Any:
     """Compile ``model`` for the given example tensors or :class:`trtforge.Input` specs.
+
+    ``inputs`` (or its Torch-TensorRT name ``arg_inputs``) are passed positionally,
+    ``kwarg_inputs`` (``{"input_ids": ..., "attention_mask": ...}``) by keyword; the
+    compiled program takes them the same way.
 
     Returns a ``torch.fx.GraphModule`` in which TensorRT engines run what the
     installed packs convert and PyTorch runs the rest; its ``trtforge_report``
@@ -39,12 +44,20 @@ def compile(
     ``dryrun=True`` only the report is returned. ``observers`` are called with every
     network constructed (before it is built).
     """
+    if inputs is not None and arg_inputs is not None:
+        raise TypeError("trtforge.compile: give inputs= or arg_inputs= (the same thing), not both")
     inputs = arg_inputs if inputs is None else inputs
-    if inputs is None:
-        raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)]")
+    if inputs is None and not kwarg_inputs:
+        raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)] "
+                        "and/or kwarg_inputs={name: tensor or trtforge.Input(...)}")
     cfg = CompileSettings.from_kwargs(**settings)
-    specs, examples = normalize_inputs(inputs)
+    keywords = list(kwarg_inputs or {})
+    specs, examples = normalize_inputs([*(inputs or ()), *(kwarg_inputs or {}).values()],
+                                       names=[None] * len(inputs or ()) + keywords)
     if ir in ("torch_compile", "dynamo_compile"):
+        if keywords:
+            raise ValueError("kwarg_inputs work with ir='dynamo' (torch.export); with ir='torch_compile' "
+                             "call torch.compile(model, backend='trtforge') and pass keywords at the call")
         from .dynamo_backend import compile_with_torch_compile
 
         return compile_with_torch_compile(model, specs, examples, cfg, manager, observers)
@@ -54,7 +67,7 @@ def compile(
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     with _collect_only_new_objects():
         session = Session.open(cfg, manager or get_manager(), type(model).__name__, observers)
-        return _compile_exported(session, model, specs, examples)
+        return _compile_exported(session, model, specs, examples, keywords)
 
 
 @contextmanager
@@ -77,10 +90,10 @@ def _collect_only_new_objects() -> Iterator[None]:
 
 
 def _compile_exported(session: Session, model: torch.nn.Module, specs: Sequence[Input],
-                      examples: Sequence[torch.Tensor | None]) -> Any:
+                      examples: Sequence[torch.Tensor | None], keywords: Sequence[str] = ()) -> Any:
     cfg, report = session.settings, session.report
-    t0 = time.perf_counter()
-    ep = pipeline.capture(session, model, specs, examples)
+    t0 = session.started
+    ep = pipeline.capture(session, model, specs, examples, keywords)
     cache = key = None
     if cfg.engine_cache_dir and not cfg.dryrun:
         from .cache import cache_key

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
@@ -41,6 +41,7 @@ from .runtime.module import TRTEngineModule
 from .runtime.program import is_compute
 from .settings import CompileSettings, Input
 from .validation.float32 import record
+from .validation.inputs import with_input_hint
 from .validation.validate import validate as _validate
 
 #: called with every constructed network (the test kit reads layers this way)
@@ -59,15 +60,20 @@ class Session:
     target: str
     report: CompileReport
     observers: tuple[NetworkObserver, ...] = ()
+    #: when the compile started (``perf_counter``): ``timings_s["total"]`` counts from here
+    started: float = field(default_factory=time.perf_counter)
 
     @classmethod
     def open(cls, settings: CompileSettings, manager: PackManager, model: str,
              observers: Sequence[NetworkObserver] = ()) -> "Session":
-        backend, target = resolve_backends(settings)
-        report = CompileReport(model=model, precision=str(settings.precision).replace("torch.", ""),
-                               backend=backend.name if backend else None, target_backend=target,
-                               packs=[r.name for r in manager.loaded()])
-        return cls(settings, manager, backend, target, report, tuple(observers))
+        """Resolve the backends and start the report (timed as the ``setup`` stage)."""
+        started = time.perf_counter()
+        report = CompileReport(model=model, precision=str(settings.precision).replace("torch.", ""))
+        with report.timed("setup"):
+            backend, target = resolve_backends(settings)
+            report.backend, report.target_backend = backend.name if backend else None, target
+            report.packs = [r.name for r in manager.loaded()]
+        return cls(settings, manager, backend, target, report, tuple(observers), started)
 
     @property
     def registry(self) -> Any:
@@ -82,11 +88,10 @@ class Session:
         log.debug("%s", doing or name)
         t = time.perf_counter()
         try:
-            yield
+            with self.report.timed(name):
+                yield
         finally:
-            dt = time.perf_counter() - t
-            self.report.timings_s[name] = self.report.timings_s.get(name, 0.0) + dt
-            log.debug("%s: %.3f s", doing or name, dt)
+            log.debug("%s: %.3f s", doing or name, time.perf_counter() - t)
 
 
 def resolve_backends(cfg: CompileSettings) -> tuple[_backend.Backend | None, str]:
@@ -109,10 +114,11 @@ def resolve_backends(cfg: CompileSettings) -> tuple[_backend.Backend | None, str
 # --- capture and lowering --------------------------------------------------------------------
 
 def capture(session: Session, model: torch.nn.Module, specs: Sequence[Input],
-            examples: Sequence[torch.Tensor | None]) -> torch.export.ExportedProgram:
-    """torch.export of the model at the requested precision."""
+            examples: Sequence[torch.Tensor | None], keywords: Sequence[str] = ()) -> torch.export.ExportedProgram:
+    """torch.export of the model at the requested precision; the last ``len(keywords)`` inputs
+    are passed by those keywords."""
     with session.stage("export", "exporting (torch.export)"):
-        return _capture(model, specs, examples, session.settings)
+        return _capture(model, specs, examples, session.settings, keywords)
 
 
 def lower(session: Session, ep: torch.export.ExportedProgram) -> GraphModule:
@@ -133,10 +139,15 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
 
     ``fp32_weights``: the model's float32 weights by graph attribute name, for nodes kept in
     float32 and the float32 reference of validation under a reduced precision.
+
+    Stage timings go to ``report.timings_s``: precision (keep_fp32), partitioning, conversion
+    (networks), validation (PyTorch's boundary values and the reference execution), build, and
+    assembly (cutting the graph into partitions, stitching engines and PyTorch parts together).
     """
     cfg, report = session.settings, session.report
     checking = cfg.validate or AUTO in cfg.keep_fp32
-    ranges = symbol_ranges(gm, specs)
+    with session.stage("partitioning", "reading the symbolic sizes"):
+        ranges = symbol_ranges(gm, specs)
     sets: list[list[torch.Tensor]] = []
     if checking and not cfg.dryrun:
         with session.stage("validation", "making example inputs"):
@@ -149,9 +160,11 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
     if cfg.dryrun:
         report.engines += [_engine_report(p.name, p.nodes, status="dryrun") for p in part.partitions]
         return report
-    with session.stage("partitioning", "extracting the partitions"):
+    for name in ("conversion", "validation", "build"):
+        report.timings_s.setdefault(name, 0.0)
+    with session.stage("assembly", "cutting the graph into partitions"):
         subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
-    refs = reference_values(session, gm, subs, sets, fp32_weights) if checking else None
+    refs = reference_values(session, gm, subs, specs, examples, sets, fp32_weights) if checking else None
     modules: list[torch.nn.Module] = []
     for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
         of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
@@ -206,13 +219,14 @@ def partition(session: Session, gm: GraphModule) -> PartitionResult:
 
 
 def reference_values(session: Session, gm: GraphModule, subs: Sequence[tuple[GraphModule, list[Node], list[Node]]],
-                     sets: list[list[torch.Tensor]], fp32_weights: Mapping[str, torch.Tensor] | None) -> dict[str, Any]:
+                     specs: Sequence[Input], examples: Sequence[torch.Tensor | None], sets: list[list[torch.Tensor]],
+                     fp32_weights: Mapping[str, torch.Tensor] | None) -> dict[str, Any]:
     """PyTorch's values at every partition boundary, per example set (and the float32 reference's
     under a reduced precision): what validation compares each network with."""
     cfg = session.settings
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
     with session.stage("validation", "running the model in PyTorch for validation"):
-        captured = [record(gm, s, boundary) for s in sets]
+        captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if cfg.precision != torch.float32 else None
     return {"captured": captured, "float32": outs32}
@@ -227,12 +241,15 @@ def convert(session: Session, p: Any, part: PartitionResult, sub: GraphModule, i
 
 def validate(session: Session, net: Network, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
              refs: dict[str, Any], of: str = "") -> dict[str, Any]:
-    """Run ``net`` by reference execution on every example set and compare with PyTorch."""
+    """Run ``net`` by reference execution on every example set and compare with PyTorch's values,
+    recorded in the one PyTorch run of the whole graph (running ``sub`` again would only recompute them)."""
     cfg = session.settings
     with session.stage("validation", f"validating {of or net.name} by reference execution"):
-        per_set = [[vals[i.name] for i in ins] for vals in refs["captured"]]
-        refs32 = [[vals[o.name] for o in outs] for vals in refs["float32"]] if refs["float32"] is not None else None
-        return _validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32)
+        captured, outs32 = refs["captured"], refs["float32"]
+        per_set = [[vals[i.name] for i in ins] for vals in captured]
+        expected = [vals[outs[0].name] if len(outs) == 1 else tuple(vals[o.name] for o in outs) for vals in captured]
+        refs32 = [[vals[o.name] for o in outs] for vals in outs32] if outs32 is not None else None
+        return _validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32, expected=expected)
 
 
 def build(session: Session, net: Network, of: str = "") -> torch.Tensor:

@@ -12,7 +12,7 @@ from torch.fx import GraphModule
 from ..plugins.converters import qualified_op_name
 from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
-from . import passes
+from . import factories, passes
 from .canonicalize import can_rewrite, canonicalize
 from .export import ExportError, apply_precision, export
 
@@ -71,14 +71,16 @@ def capture(
     specs: Sequence[Input],
     examples: Sequence[torch.Tensor | None],
     settings: CompileSettings,
+    keywords: Sequence[str] = (),
 ) -> torch.export.ExportedProgram:
-    """torch.export of the model at the requested precision (before decompositions)."""
+    """torch.export of the model at the requested precision (before decompositions); the last
+    ``len(keywords)`` inputs are passed by those keywords."""
     floating = [s.dtype for s in specs if s.dtype.is_floating_point]
     io_dtype = floating[0] if floating else torch.float32
     from .._eval import eval_mode
 
     with eval_mode(model):  # an engine is an inference program; the caller's model is left as it was
-        return export(apply_precision(model, settings.precision, io_dtype), specs, examples)
+        return export(apply_precision(model, settings.precision, io_dtype), specs, examples, keywords)
 
 
 def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:
@@ -120,9 +122,12 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
     sig = ep.graph_signature
     if getattr(sig, "buffers_to_mutate", None) or getattr(sig, "user_inputs_to_mutate", None):
         return None
+    constant = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers) | set(sig.inputs_to_lifted_tensor_constants)
+    folded = {n.name for n in factories.cluster(ep.graph, lambda n: n.op == "placeholder" and n.name in constant)
+              if n.op == "call_function"}
     swaps = {}
     for node in ep.graph.nodes:
-        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload) or node.name in folded:
             continue
         op = node.target
         if op in converted or passes.is_noop(node):
@@ -139,6 +144,10 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
                 op.name(), "CompositeImplicitAutograd"):
             return None
     gm = ep.module()
+    if folded:  # the same cluster, found again where constants are attributes, evaluated
+        nodes = factories.cluster(gm.graph, lambda n: n.op == "get_attr")
+        if {n.name for n in nodes if n.op == "call_function"} != folded or not factories.fold(gm, nodes):
+            return None
     for node in gm.graph.nodes:
         if node.name in swaps:
             node.target = swaps[node.name]
