@@ -11,7 +11,7 @@ from torch.fx import GraphModule, Node
 
 from . import backend as _backend
 from .conversion.context import ConversionError
-from .conversion.engine import BuildError, build_engine
+from .conversion.engine import BuildError, build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .conversion.validate import ValidationError, validate
 from .lowering import capture, lower_exported
@@ -23,7 +23,7 @@ from .plugins.registry import Reason, Selection
 from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
-from .settings import CompileSettings, Input, normalize_inputs
+from .settings import CompileSettings, Input, normalize_inputs, profile_count
 
 
 class CompilationError(RuntimeError):
@@ -128,11 +128,20 @@ def resolve_backends(cfg: CompileSettings) -> tuple[str | None, str]:
             f"{target!r} cannot be built here. Pass build=False to construct and validate the "
             f"networks for {target!r} without building them."
         )
+    refused = _backend.feature_refusals(cfg.requested_features(), target,
+                                        name if cfg.build and not cfg.dryrun else None,
+                                        torch.cuda.is_available())
+    if refused:
+        raise CompilationError(
+            f"these settings cannot be honoured (target backend {target!r}, building with "
+            f"{name if cfg.build else 'no build'!r}):\n  " + "\n  ".join(refused)
+        )
     return name, target
 
 
-def symbol_ranges(gm: GraphModule, specs: Sequence[Input]) -> dict[Any, tuple[int, int, int]]:
-    """Map each export symbol that is an input dimension to its (min, opt, max)."""
+def symbol_ranges(gm: GraphModule, specs: Sequence[Input], profile: int | None = None) -> dict[Any, tuple[int, int, int]]:
+    """Map each export symbol that is an input dimension to its (min, opt, max): over all
+    optimization profiles, or in profile ``profile``."""
     ranges: dict[Any, tuple[int, int, int]] = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node, spec in zip(placeholders, specs):
@@ -143,20 +152,31 @@ def symbol_ranges(gm: GraphModule, specs: Sequence[Input]) -> dict[Any, tuple[in
             if isinstance(d, torch.SymInt):
                 expr = d.node.expr
                 if getattr(expr, "is_Symbol", False):
-                    ranges[expr] = (spec.min_shape[i], spec.opt_shape[i], spec.max_shape[i])  # type: ignore[index]
+                    shapes = (spec.min_shape, spec.opt_shape, spec.max_shape)
+                    if profile is not None:
+                        shapes = spec.profiles[min(profile, len(spec.profiles) - 1)]  # type: ignore[index,arg-type]
+                    ranges[expr] = tuple(s[i] for s in shapes)  # type: ignore[assignment,index]
     return ranges
 
 
 def example_sets(specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> list[list[torch.Tensor]]:
-    """Inputs to check numerics with: the given examples, else random at min/opt/max."""
+    """Inputs to check numerics with: the given examples, else random at min/opt/max (repeated
+    shapes checked once); with several optimization profiles, at each profile's min, opt and max."""
     gen = torch.Generator().manual_seed(0)
     sets = []
-    for which in ("min", "opt", "max"):
-        batch = []
-        for s, e in zip(specs, examples):
-            batch.append(e if e is not None and not s.is_dynamic else s.example(which, generator=gen))
-        if not any(all(a.shape == b.shape for a, b in zip(batch, prev)) for prev in sets):
-            sets.append(batch)
+    count = profile_count(specs)
+    for k in range(count):
+        mine: list[list[torch.Tensor]] = []
+        for which in ("min", "opt", "max"):
+            batch = []
+            for s, e in zip(specs, examples):
+                if e is not None and not s.is_dynamic:
+                    batch.append(e)
+                else:
+                    batch.append(s.example(which, generator=gen, profile=min(k, len(s.profiles) - 1)))  # type: ignore[arg-type]
+            if count > 1 or not any(all(a.shape == b.shape for a, b in zip(batch, prev)) for prev in mine):
+                mine.append(batch)
+        sets.extend(mine)
     return sets
 
 
@@ -205,6 +225,8 @@ def compile_graph(
             report.engines.append(_engine_report(p.name, p.nodes, status="dryrun"))
         return report
     ranges = symbol_ranges(gm, specs)
+    n_profiles = profile_count(specs)
+    profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
     sets = example_sets(specs, examples) if cfg.validate else []
     subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
     boundary = {n for _, ins, outs in subs for n in (*ins, *outs)}
@@ -217,19 +239,24 @@ def compile_graph(
         er = _engine_report(p.name, p.nodes, status="network_only")
         try:
             t = time.perf_counter()
-            net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
+            net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants,
+                                profile_ranges)
             conv_t += time.perf_counter() - t
             er.requires_output_allocator = net.requires_output_allocator
+            config = builder_config(net, cfg)
             if cfg.validate:
                 per_set = [[vals[i.name] for i in ins] for vals in captured]
                 er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol)
             engine = None
             if cfg.build:
                 t = time.perf_counter()
-                engine = build_engine(net, cfg)
+                engine = build_engine(net, cfg, config)
                 build_t += time.perf_counter() - t
                 er.engine_bytes, er.status = engine.numel(), "built"
-            modules.append(TRTEngineModule(engine, _metadata(net, p.nodes, ins, outs, engine, report.backend or target)))
+            md = _metadata(net, p.nodes, ins, outs, engine, report.backend or target)
+            for k, v in {**feature_metadata(config, cfg), **(build_device() if engine is not None else {})}.items():
+                setattr(md, k, v)
+            modules.append(TRTEngineModule(engine, md))
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
                 raise type(exc)(f"{exc}") from exc
@@ -283,8 +310,9 @@ def _metadata(net: Network, nodes: Sequence[Node], ins: Sequence[Node], outs: Se
         return str(d).replace("torch.", "")
 
     inputs = [
-        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof])
-        for name, d, prof in zip(net.input_names, net.input_dtypes, net.profiles)
+        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof],
+                   profiles=[[list(s) for s in ps[i]] for ps in net.profile_sets] or None)
+        for i, (name, d, prof) in enumerate(zip(net.input_names, net.input_dtypes, net.profiles))
     ]
     shape = lambda n: tuple(getattr(n.meta.get("val"), "shape", ()))  # noqa: E731
     exprs = symbolic_shape_exprs([shape(n) for n in ins], [shape(n) for n in outs])

@@ -31,7 +31,7 @@ class Network:
     ctx: ConversionContext
     input_names: list[str]
     output_names: list[str]
-    #: per input: (min, opt, max) shapes
+    #: per input: (min, opt, max) shapes (over all optimization profiles)
     profiles: list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
     input_dtypes: list[torch.dtype]
     output_dtypes: list[torch.dtype]
@@ -41,6 +41,8 @@ class Network:
     node_tensors: dict[str, list[Any]] = field(default_factory=dict)
     converters: dict[str, ConverterSpec] = field(default_factory=dict)
     logger: Any = None
+    #: several optimization profiles: per profile, per input (min, opt, max); empty for one
+    profile_sets: list[list[tuple[tuple[int, ...], ...]]] = field(default_factory=list)
 
 
 def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
@@ -81,6 +83,7 @@ def build_network(
     settings: CompileSettings,
     ranges: SymbolRanges,
     constants: Mapping[str, torch.Tensor],
+    profile_ranges: Sequence[SymbolRanges] = (),
 ) -> Network:
     """Call each node's converter in order and mark the partition outputs."""
     trt = _backend.trt
@@ -90,6 +93,7 @@ def build_network(
     ctx = ConversionContext(net, settings)
     env: dict[Node, Any] = {}
     profiles, in_dtypes, in_names = [], [], []
+    profile_sets: list[list[Any]] = [[] for _ in profile_ranges]
     for i, p in enumerate(inputs):
         val = p.meta.get("val")
         if not isinstance(val, torch.Tensor):
@@ -99,6 +103,9 @@ def build_network(
         tname = f"input_{i}"
         env[p] = net.add_input(tname, dtypes.to_trt(val.dtype), shape)
         profiles.append(tuple(tuple(r[k] for r in rng) for k in range(3)))
+        for per_input, pr in zip(profile_sets, profile_ranges):
+            prng = [dim_range(d, pr) for d in val.shape]
+            per_input.append(tuple(tuple(r[k] for r in prng) for k in range(3)))
         in_dtypes.append(val.dtype)
         in_names.append(tname)
     node_tensors: dict[str, list[Any]] = {}
@@ -165,6 +172,7 @@ def build_network(
         node_tensors=node_tensors,
         converters=used,
         logger=logger,
+        profile_sets=profile_sets,
     )
     for observe in list(NETWORK_OBSERVERS):
         observe(result_net)
