@@ -14,7 +14,7 @@ from .conversion.context import ConversionError
 from .conversion.engine import BuildError, build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .conversion.validate import ValidationError, validate
-from .lowering import capture, lower_exported
+from .lowering import REFIT_TRACKER, capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
@@ -52,8 +52,9 @@ def compile(
     cfg = CompileSettings.from_kwargs(**settings)
     specs, examples = normalize_inputs(inputs)
     if ir in ("torch_compile", "dynamo_compile"):
-        from .dynamo_backend import compile_with_torch_compile
+        from .dynamo_backend import compile_with_torch_compile, refuse_refit_through_dynamo
 
+        refuse_refit_through_dynamo(cfg)
         return compile_with_torch_compile(model, specs, examples, cfg)
     if ir not in ("dynamo", "default", "export"):
         raise ValueError(f"unknown ir {ir!r}: use 'dynamo' (torch.export) or 'torch_compile'")
@@ -224,6 +225,7 @@ def compile_graph(
         for p in part.partitions:
             report.engines.append(_engine_report(p.name, p.nodes, status="dryrun"))
         return report
+    tracker = gm.meta.pop(REFIT_TRACKER, None)
     ranges = symbol_ranges(gm, specs)
     n_profiles = profile_count(specs)
     profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
@@ -240,7 +242,7 @@ def compile_graph(
         try:
             t = time.perf_counter()
             net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants,
-                                profile_ranges)
+                                profile_ranges, tracker)
             conv_t += time.perf_counter() - t
             er.requires_output_allocator = net.requires_output_allocator
             config = builder_config(net, cfg)
@@ -256,6 +258,7 @@ def compile_graph(
             md = _metadata(net, p.nodes, ins, outs, engine, report.backend or target)
             for k, v in {**feature_metadata(config, cfg), **(build_device() if engine is not None else {})}.items():
                 setattr(md, k, v)
+            md.refit_map, md.unrefittable = net.refit_map, net.unrefittable
             modules.append(TRTEngineModule(engine, md))
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):

@@ -10,6 +10,10 @@ import torch
 from ..settings import Input
 
 
+#: the model's parameter names inside an exported program compiled at reduced precision
+PRECISION_WRAPPER_PREFIX = "inner."
+
+
 class _PrecisionWrapper(torch.nn.Module):
     """Runs ``inner`` (already cast to ``dtype``) on inputs cast to ``dtype``; outputs cast back.
 
