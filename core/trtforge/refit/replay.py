@@ -10,13 +10,10 @@ from typing import Any, Mapping
 
 import torch
 
+from ..errors import RefitError
 from ..runtime.metadata import torch_dtype
 
 __all__ = ["RefitError", "compute_weights", "resolve_op", "source_weights"]
-
-
-class RefitError(ValueError):
-    """New weights cannot be mapped onto an engine; the message names the weight and the cause."""
 
 
 def resolve_op(name: str) -> Any:
