@@ -27,7 +27,7 @@ from ..errors import (
     SavedProgramError,
     TensorRTNotInstalledError,
 )
-from .metadata import ABI_VERSION, EngineMetadata, check_abi_version
+from .metadata import ABI_VERSION, EngineMetadata, check_abi_version, engine_sha256
 
 __all__ = ["MANIFEST_NAME", "inspect_saved", "load", "read_manifest", "save"]
 
@@ -176,6 +176,32 @@ def _engine_nodes(ep: torch.export.ExportedProgram) -> list[torch.fx.Node]:
     return [n for n in ep.graph.nodes if is_engine_node(n)]
 
 
+def _strip_engines(engines: Sequence[Any]) -> list[tuple[Any, Any, EngineMetadata]]:
+    """Swap each engine's bytes for a weight-stripped serialization (for the length of a save);
+    returns what to put back."""
+    import dataclasses
+
+    from ..errors import RefitError
+
+    fixed = [e.metadata.name for e in engines if not e.metadata.refittable]
+    if fixed:
+        raise RefitError(
+            f"cannot save with strip_weights=True: engine(s) {fixed} were built with immutable_weights=True, "
+            "so their weights cannot be refitted on load; compile with immutable_weights=False"
+        )
+    restore = []
+    for e in engines:
+        if e.metadata.weights_stripped:
+            continue
+        data = e._runner_or_create().serialize_without_weights()  # TensorRT, on the engine's GPU
+        md = dataclasses.replace(e.metadata, weights_stripped=True, sha256="", engine_bytes=0)
+        restore.append((e, e.engine, e.metadata))
+        e.engine = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        md.sha256, md.engine_bytes = engine_sha256(e.engine), int(e.engine.numel())
+        e.metadata, e._metadata_json = md, None
+    return restore
+
+
 def save(
     module: torch.nn.Module,
     path: str | os.PathLike[str],
@@ -184,6 +210,7 @@ def save(
     kwarg_inputs: dict[str, Any] | None = None,
     dynamic_shapes: Any = None,
     strict: bool = False,
+    strip_weights: bool = False,
 ) -> None:
     """Save a compiled program as a torch.export ``.pt2`` archive that :func:`load` reads back.
 
@@ -191,6 +218,11 @@ def save(
     become ``torch.export.Dim`` s); default: the example values recorded on the
     graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
     as is. Raises if an engine was compiled with ``build=False``.
+
+    ``strip_weights=True`` writes every engine without its refittable weights (engines
+    compiled with ``immutable_weights=False``); ``load(path, weights=model)`` refits them.
+    Stripping a built engine re-serializes it with TensorRT (a GPU); engines built with
+    ``strip_engine_weights=True`` are already stripped.
     """
     from .module import TRTEngineModule
 
@@ -205,10 +237,13 @@ def save(
     _fill_shape_exprs(module)
     was_training = module.training
     module.eval()
+    restore = _strip_engines(engines) if strip_weights else []
     try:
         ep = torch.export.export(module, args, kwarg_inputs, dynamic_shapes=dynamic_shapes, strict=strict)
     finally:
         module.train(was_training)
+        for e, engine, md in restore:
+            e.engine, e.metadata, e._metadata_json = engine, md, None
     nodes = _engine_nodes(ep)
     if len(nodes) < len(engines):
         warnings.warn(
@@ -342,7 +377,7 @@ def _check_backends(manifest: dict[str, Any]) -> None:
             )
 
 
-def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.GraphModule:
+def load(path: str | os.PathLike[str], *, verify: bool = True, weights: Any = None) -> torch.fx.GraphModule:
     """Load a program saved with :func:`save`; returns a GraphModule whose engines are TRTEngineModules.
 
     Checks, in order: the file is a complete archive; it is a trtforge program; its ABI
@@ -350,6 +385,11 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.Graph
     for is installed; each engine's sha256. Each failure raises a :class:`SavedProgramError`
     (or :class:`TensorRTNotInstalledError`) saying exactly which. Needs no GPU: engines are
     deserialized on their first call.
+
+    ``weights`` (a module, an ExportedProgram or a state dict with the model's parameter
+    names) refits the engines, as :func:`trtforge.refit_module_weights` does: needed for a
+    program saved with ``strip_weights=True``. The new weights are mapped and checked here;
+    TensorRT refits each engine when it is first deserialized on its GPU.
     """
     p = os.fspath(path)
     manifest = read_manifest(p, verify=verify)
@@ -365,6 +405,10 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.Graph
     gm = ep.module()
     _attach_engine_modules(gm)
     gm.trtforge_manifest = manifest  # type: ignore[assignment]
+    if weights is not None:
+        from ..refit import refit_module_weights
+
+        refit_module_weights(gm, weights)
     return gm
 
 
@@ -441,6 +485,18 @@ def inspect_saved(path: str | os.PathLike[str]) -> dict[str, Any]:
                 "hardware_compatibility": md.get("hardware_compatibility", "none"),
                 "device": md.get("device", 0),
                 "compute_capability": md.get("compute_capability", ""),
+            },
+            "features": {
+                "builder_flags": md.get("builder_flags", []),
+                "refittable": md.get("refittable", False),
+                "weights_stripped": md.get("weights_stripped", False),
+                "version_compatible": md.get("version_compatible", False),
+                "max_aux_streams": md.get("max_aux_streams"),
+                "runtime_cache_path": md.get("runtime_cache_path", ""),
+                "device_name": md.get("device_name", ""),
+                "optimization_profiles": max([len(t.get("profiles") or []) for t in md.get("inputs", [])] or [1]) or 1,
+                "refittable_weights": len(md.get("refit_map", {}).get("weights", {})),
+                "unrefittable": md.get("unrefittable", {}),
             },
             "source_nodes": md.get("source_nodes", []),
         })
