@@ -10,6 +10,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from . import backend as _backend
+from ._progress import stage
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .validation.validate import validate
@@ -86,21 +87,24 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     backend_name, target = resolve_backends(cfg)
     report.backend, report.target_backend = backend_name, target
     report.packs = [r.name for r in manager.loaded()]
+    stage("exporting (torch.export)")
     ep = capture(model, specs, examples, cfg)
     report.timings_s["export"] = time.perf_counter() - t0
     cache = key = None
     if cfg.engine_cache_dir and not cfg.dryrun:
-        from .cache import EngineCache, cache_key
+        from .cache import cache_key
 
-        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size)
+        cache = _open_cache(cfg, report)
         packs = [(r.name, r.version) for r in manager.loaded()]
+        stage("engine cache lookup")
         key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
-        hit = cache.get(key)
-        report.cache = cache.last
+        hit = _cache_lookup(cache, key, cfg, report)
         if hit is not None:
             hit.trtforge_report.cache = "hit"
+            hit.trtforge_report.warnings = [*report.warnings, *_validated_hit_note(hit.trtforge_report, cfg)]
             hit.trtforge_report.timings_s = {"export": report.timings_s["export"], "total": time.perf_counter() - t0}
             return hit
+    stage("lowering")
     lowered = lower_exported(ep, cfg, manager)
     del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
@@ -108,8 +112,73 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)
     report.timings_s["total"] = time.perf_counter() - t0
     if cache is not None and key is not None and not isinstance(result, CompileReport):
-        cache.put(key, result)
+        stage("storing in the engine cache")
+        _cache_store(cache, key, result, report)
     return result
+
+
+def _open_cache(cfg: CompileSettings, report: CompileReport) -> Any:
+    """The engine cache, checked before any work: a directory that cannot be written still serves
+    hits, and the compile goes on (with a warning) rather than failing after the build."""
+    from .cache import EngineCache
+
+    try:
+        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size)  # type: ignore[arg-type]
+    except OSError as exc:
+        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size, create=False)  # type: ignore[arg-type]
+        _warn(report, f"engine cache {cfg.engine_cache_dir!r} cannot be created ({exc.strerror or exc}): "
+                      "the program will not be stored; choose a writable engine_cache_dir")
+        return cache
+    why = cache.writable()
+    if why:
+        _warn(report, f"engine cache {why}: the program will not be stored; choose a writable engine_cache_dir")
+    return cache
+
+
+def _cache_lookup(cache: Any, key: str, cfg: CompileSettings, report: CompileReport) -> Any:
+    hit = cache.get(key) if cache.exists else None
+    report.cache = cache.last or "miss"
+    if hit is not None and cfg.validate and _validated_hit_note(hit.trtforge_report, cfg) is None:
+        report.cache = "miss"
+        _warn(report, "validate=True: the cached program was not validated (or with a looser tolerance), so it "
+                      "was compiled again and validated")
+        return None
+    return hit
+
+
+def _validated_hit_note(cached: CompileReport, cfg: CompileSettings) -> list[str] | None:
+    """With ``validate=True``, a hit is used only if every engine in it was validated within the
+    tolerance asked for; the report then says the numbers are from when it was stored."""
+    if not cfg.validate:
+        return []
+    from .validation.validate import TOLERANCE
+
+    tol = cfg.validate_rtol if cfg.validate_rtol is not None else TOLERANCE.get(cfg.precision, 1e-3)
+    built = [e for e in cached.engines if e.status == "built"]
+    if any(not e.validation or e.validation.get("tolerance", float("inf")) > tol for e in built):
+        return None
+    return ["validate=True and an engine cache hit: the validation results shown were measured when the entry "
+            "was stored (same graph, weights, input specs and settings); set engine_cache_dir=None to validate anew"]
+
+
+def _cache_store(cache: Any, key: str, result: Any, report: CompileReport) -> None:
+    """Store a compiled program; a failure is a warning: the compile's result is never thrown away."""
+    from .cache import CacheStoreError
+
+    if cache.writable():
+        return  # said so before compiling
+    try:
+        cache.put(key, result)
+    except CacheStoreError as exc:
+        _warn(report, str(exc))
+        report.cache = "not_stored"
+
+
+def _warn(report: CompileReport, message: str) -> None:
+    import warnings
+
+    report.warnings.append(message)
+    warnings.warn(f"trtforge: {message}", stacklevel=4)
 
 
 def resolve_backends(cfg: CompileSettings) -> tuple[str | None, str]:
@@ -208,6 +277,7 @@ def compile_graph(
 ) -> Any:
     """Partition a lowered graph and convert each partition (shared by export and torch.compile)."""
     t = time.perf_counter()
+    stage("partitioning")
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
     report.timings_s["partitioning"] = time.perf_counter() - t
     report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
@@ -228,26 +298,32 @@ def compile_graph(
     sets = example_sets(specs, examples) if cfg.validate else []
     subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
     boundary = {n for _, ins, outs in subs for n in (*ins, *outs)}
+    if cfg.validate:
+        stage("running the model in PyTorch for validation")
     captured = _capture_boundaries(gm, sets, boundary) if cfg.validate else []
     modules: list[torch.nn.Module] = []
     conv_t = build_t = 0.0
-    for p, (sub, ins, outs) in zip(part.partitions, subs):
+    for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
+        of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
         specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
         constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
         er = _engine_report(p.name, p.nodes, status="network_only")
         try:
             t = time.perf_counter()
+            stage(f"converting {of}")
             net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants,
                                 profile_ranges, tracker)
             conv_t += time.perf_counter() - t
             er.requires_output_allocator = net.requires_output_allocator
             config = builder_config(net, cfg)
             if cfg.validate:
+                stage(f"validating {of} by reference execution")
                 per_set = [[vals[i.name] for i in ins] for vals in captured]
                 er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol)
             engine = None
             if cfg.build:
                 t = time.perf_counter()
+                stage(f"building engine {of}")
                 engine = build_engine(net, cfg, config)
                 build_t += time.perf_counter() - t
                 er.engine_bytes, er.status = engine.numel(), "built"

@@ -11,9 +11,11 @@ from __future__ import annotations
 __all__ = [
     "BackendUnavailable",
     "BuildError",
+    "CacheStoreError",
     "CompilationError",
     "ConversionError",
     "ExportError",
+    "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
     "ReferenceExecutionError",
@@ -49,6 +51,17 @@ class BackendUnavailable(TRTForgeError, ImportError):
 
 class PackLoadError(TRTForgeError, RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
+
+
+# -- files --------------------------------------------------------------------------------
+class OutputWriteError(TRTForgeError, OSError):
+    """A file could not be written; the message names the path, the reason and the fix. The file
+    that was at that path before (if any) is unchanged: writes are atomic."""
+
+
+class CacheStoreError(TRTForgeError, RuntimeError):
+    """An engine cache entry was not stored (full disk, unwritable directory, larger than
+    ``engine_cache_size``). The compile reports it as a warning and still returns its program."""
 
 
 # -- compile time -------------------------------------------------------------------------

@@ -40,8 +40,10 @@ class CompileReport:
     packs: list[str] = field(default_factory=list)
     precision: str = "float32"
     compute_nodes: int = 0
-    #: engine cache outcome: "" (no cache), "hit", "miss" or "corrupt" (entry rebuilt)
+    #: engine cache outcome: "" (no cache), "hit", "miss", "corrupt" (entry rebuilt) or "not_stored"
     cache: str = ""
+    #: what the user should know that did not stop the compile (e.g. the engine cache could not be written)
+    warnings: list[str] = field(default_factory=list)
     #: subgraph reports of torch.compile (one per graph break)
     subgraphs: list["CompileReport"] = field(default_factory=list)
 
@@ -63,8 +65,9 @@ class CompileReport:
     def to_json(self, path: str | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, default=str)
         if path:
-            with open(path, "w") as f:
-                f.write(text + "\n")
+            from ._io import atomic_write_text
+
+            atomic_write_text(path, text + "\n", "report")
         return text
 
     # -- human-readable ---------------------------------------------------------
@@ -89,7 +92,7 @@ class CompileReport:
         if self.engines:
             t = Table(title="TensorRT engines")
             for col in ("engine", "status", "nodes", "bytes", "output allocator", "rel_err", "max_abs_err"):
-                t.add_column(col)
+                t.add_column(col, overflow="fold")  # never cut a name short (CI logs are narrow)
             for e in self.engines:
                 v = e.validation or {}
                 t.add_row(
@@ -102,7 +105,7 @@ class CompileReport:
         if self.fallback:
             t = Table(title="Left to PyTorch (by reason, then op)")
             for col in ("reason", "op", "count"):
-                t.add_column(col)
+                t.add_column(col, overflow="fold")
             for reason, ops in sorted(self.by_reason().items(), key=lambda kv: -sum(kv[1].values())):
                 for op, count in ops.most_common():
                     t.add_row(reason, op, str(count))
@@ -115,6 +118,8 @@ class CompileReport:
             console.print("Nothing left to PyTorch.")
         if self.cache:
             console.print("engine cache: " + _CACHE_OUTCOMES.get(self.cache, self.cache))
+        for w in self.warnings:
+            console.print(f"warning: {w}", markup=False)
         if self.timings_s:
             console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings_s.items()))
 
@@ -123,4 +128,5 @@ _CACHE_OUTCOMES = {
     "hit": "hit (loaded: lowering, partitioning, conversion and the build were skipped)",
     "miss": "miss (compiled, then stored)",
     "corrupt": "the entry was damaged: deleted, compiled again and stored",
+    "not_stored": "miss (compiled, but not stored: see the warning)",
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .._io import atomic_write_bytes
+from .._io import atomic_write
 
 
 def load(config: Any, path: str) -> Any:
@@ -40,4 +40,5 @@ def save(config: Any, path: str) -> None:
     data = cache.serialize()
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    atomic_write_bytes(path, memoryview(data))
+    with atomic_write(path, "timing cache") as f:
+        f.write(memoryview(data))

@@ -217,15 +217,19 @@ def save(
     ``inputs``: example tensors or :class:`trtforge.Input` specs (dynamic ranges
     become ``torch.export.Dim`` s); default: the example values recorded on the
     graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
-    as is. Raises if an engine was compiled with ``build=False``.
+    as is. Raises if an engine was compiled with ``build=False``, and
+    :class:`trtforge._io.OutputWriteError` (naming the path and the reason) if the file cannot be
+    written; the file that was at ``path`` is then unchanged.
 
     ``strip_weights=True`` writes every engine without its refittable weights (engines
     compiled with ``immutable_weights=False``); ``load(path, weights=model)`` refits them.
     Stripping a built engine re-serializes it with TensorRT (a GPU); engines built with
     ``strip_engine_weights=True`` are already stripped.
     """
+    from .._io import atomic_write, check_output_path
     from .module import TRTEngineModule
 
+    check_output_path(path, "compiled program")  # before the export, which takes a while
     engines = [m for m in module.modules() if isinstance(m, TRTEngineModule)]
     unbuilt = [m.metadata.name for m in engines if m.engine is None]
     if unbuilt:
@@ -235,13 +239,13 @@ def save(
         )
     args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
     _fill_shape_exprs(module)
-    was_training = module.training
-    module.eval()
+    from .._eval import eval_mode
+
     restore = _strip_engines(engines) if strip_weights else []
     try:
-        ep = torch.export.export(module, args, kwarg_inputs, dynamic_shapes=dynamic_shapes, strict=strict)
+        with eval_mode(module):
+            ep = torch.export.export(module, args, kwarg_inputs, dynamic_shapes=dynamic_shapes, strict=strict)
     finally:
-        module.train(was_training)
         for e, engine, md in restore:
             e.engine, e.metadata, e._metadata_json = engine, md, None
     nodes = _engine_nodes(ep)
@@ -272,7 +276,9 @@ def save(
         "engines": records,
         "fallback_ops": fallback_ops,
     }
-    torch.export.save(ep, path, extra_files={MANIFEST_NAME: json.dumps(manifest, indent=1)})
+    # atomic: a full disk or an interrupt leaves the file that was there before intact
+    with atomic_write(path, "compiled program") as f:
+        torch.export.save(ep, f, extra_files={MANIFEST_NAME: json.dumps(manifest, indent=1)})
 
 
 # --- reading and checking a file ----------------------------------------------------------------

@@ -97,7 +97,8 @@ def execution_context(engine: Any, md: EngineMetadata) -> tuple[Any, Any]:
 
 def save_runtime_cache(cache: Any, path: str) -> None:
     """Write the runtime cache (kernels compiled so far) to ``path``, atomically."""
-    from .._io import atomic_write_bytes
+    from .._io import atomic_write
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write_bytes(path, memoryview(cache.serialize()))
+    with atomic_write(path, "runtime cache") as f:
+        f.write(memoryview(cache.serialize()))
