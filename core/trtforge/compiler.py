@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch.fx import GraphModule, Node
@@ -13,12 +13,15 @@ from . import backend as _backend
 from ._progress import stage
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
+from .validation.float32 import fp32_weights as model_weights, record
 from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import REFIT_TRACKER, capture, lower_exported
+from .lowering.export import WRAPPED
 from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
+from .precision import AUTO, apply_keep_fp32, node_precisions
 from .plugins.manager import PackManager, get_manager
 from .plugins.registry import Reason, Selection
 from .report import CompileReport, EngineReport, FallbackEntry
@@ -109,7 +112,8 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.timings_s.update(lowered.timings)
-    result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)
+    weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
+    result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)
     report.timings_s["total"] = time.perf_counter() - t0
     if cache is not None and key is not None and not isinstance(result, CompileReport):
         stage("storing in the engine cache")
@@ -246,26 +250,6 @@ def example_sets(specs: Sequence[Input], examples: Sequence[torch.Tensor | None]
     return sets
 
 
-def _capture_boundaries(gm: GraphModule, sets: list[list[torch.Tensor]], wanted: set[Node]) -> list[dict[str, Any]]:
-    """Run ``gm`` in PyTorch, keeping only the values partitions read or produce."""
-    captured = []
-    names = {n.name for n in wanted}
-    for inputs in sets:
-        values: dict[str, Any] = {}
-
-        class Recorder(torch.fx.Interpreter):
-            def run_node(self, n):  # noqa: ANN001
-                out = super().run_node(n)
-                if n.name in names:
-                    values[n.name] = out
-                return out
-
-        with torch.no_grad():
-            Recorder(gm).run(*inputs)
-        captured.append(values)
-    return captured
-
-
 def compile_graph(
     gm: GraphModule,
     specs: Sequence[Input],
@@ -274,11 +258,34 @@ def compile_graph(
     manager: PackManager,
     report: CompileReport,
     target: str,
+    fp32_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> Any:
-    """Partition a lowered graph and convert each partition (shared by export and torch.compile)."""
+    """Partition a lowered graph and convert each partition (shared by export and torch.compile).
+
+    ``fp32_weights``: the model's float32 weights by graph attribute name, for nodes kept in
+    float32 and the float32 reference of validation under a reduced precision.
+    """
+    reduced = cfg.precision != torch.float32
+    checking = cfg.validate or AUTO in cfg.keep_fp32
+    tracker = gm.meta.pop(REFIT_TRACKER, None)
+    for name, t in (fp32_weights or {}).items() if tracker is not None else ():
+        tracker.seed(name[len(WRAPPED) + 1:] if name.startswith(WRAPPED + ".") else name, t)  # keep_fp32's
+    ranges = symbol_ranges(gm, specs)
+    sets = example_sets(specs, examples) if checking and not cfg.dryrun else []
+    if cfg.keep_fp32:
+        t = time.perf_counter()
+        stage("keeping nodes in float32" + (" (precision search)" if AUTO in cfg.keep_fp32 else ""))
+        convert = None if cfg.dryrun else (lambda g: _networks(g, cfg, manager, target, ranges))
+        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert)
+        report.timings_s["precision"] = time.perf_counter() - t
+        if convert is None and AUTO in cfg.keep_fp32:
+            report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
+    if reduced:
+        report.node_precision = node_precisions(gm, cfg.precision)
     t = time.perf_counter()
     stage("partitioning")
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+    gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
     report.timings_s["partitioning"] = time.perf_counter() - t
     report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
     _record_fallback(report, part)
@@ -291,35 +298,32 @@ def compile_graph(
         for p in part.partitions:
             report.engines.append(_engine_report(p.name, p.nodes, status="dryrun"))
         return report
-    tracker = gm.meta.pop(REFIT_TRACKER, None)
-    ranges = symbol_ranges(gm, specs)
     n_profiles = profile_count(specs)
     profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
-    sets = example_sets(specs, examples) if cfg.validate else []
     subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
-    boundary = {n for _, ins, outs in subs for n in (*ins, *outs)}
-    if cfg.validate:
+    boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
+    if checking:
         stage("running the model in PyTorch for validation")
-    captured = _capture_boundaries(gm, sets, boundary) if cfg.validate else []
+    captured = [record(gm, s, boundary) for s in sets]
+    outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
+        if reduced else None
     modules: list[torch.nn.Module] = []
     conv_t = build_t = 0.0
     for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
         of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
-        specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
-        constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
         er = _engine_report(p.name, p.nodes, status="network_only")
         try:
             t = time.perf_counter()
             stage(f"converting {of}")
-            net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants,
-                                profile_ranges, tracker)
+            net = _network(p, part, sub, ins, outs, cfg, ranges, profile_ranges, tracker)
             conv_t += time.perf_counter() - t
             er.requires_output_allocator = net.requires_output_allocator
             config = builder_config(net, cfg)
-            if cfg.validate:
+            if checking:
                 stage(f"validating {of} by reference execution")
                 per_set = [[vals[i.name] for i in ins] for vals in captured]
-                er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol)
+                refs32 = [[vals[o.name] for o in outs] for vals in outs32] if outs32 is not None else None
+                er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32)
             engine = None
             if cfg.build:
                 t = time.perf_counter()
@@ -346,6 +350,26 @@ def compile_graph(
     report.built = cfg.build and any(e.status == "built" for e in report.engines)
     out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
     out.trtforge_report = report
+    return out
+
+
+def _network(p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
+             cfg: CompileSettings, ranges: Mapping[Any, tuple[int, int, int]],
+             profile_ranges: Sequence[Mapping[Any, tuple[int, int, int]]] = (), tracker: Any = None) -> Network:
+    """The TensorRT network of partition ``p`` (not built)."""
+    specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
+    constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
+    return build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants, profile_ranges, tracker)
+
+
+def _networks(gm: GraphModule, cfg: CompileSettings, manager: PackManager, target: str,
+              ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+    out = []
+    for p in part.partitions:
+        sub, ins, outs = extract(gm, p.nodes, p.name)
+        out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
     return out
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
+    "PrecisionSettingError",
     "ReferenceExecutionError",
     "RefitError",
     "TRTForgeError",
@@ -75,6 +76,10 @@ class ExportError(CompilationError):
 
 class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
+
+
+class PrecisionSettingError(CompilationError, ValueError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
 
 
 class ConversionError(CompilationError):

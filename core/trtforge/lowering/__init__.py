@@ -14,7 +14,7 @@ from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
 from . import passes
 from .canonicalize import can_rewrite, canonicalize
-from .export import PRECISION_WRAPPER_PREFIX, ExportError, apply_precision, export
+from .export import WRAPPED, ExportError, apply_precision, export
 
 #: ``gm.meta`` key of a refittable compile's weight tracker (lowering -> conversion)
 REFIT_TRACKER = "trtforge_refit_tracker"
@@ -107,7 +107,7 @@ def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, 
     if settings.refittable:
         from ..refit.tracker import seed_from_module
 
-        tracker = seed_from_module(gm, strip_prefix=PRECISION_WRAPPER_PREFIX if settings.precision != torch.float32 else "")
+        tracker = seed_from_module(gm, strip_prefix=WRAPPED + "." if settings.precision != torch.float32 else "")
         with tracker:  # passes that compute weights (folding) are recorded too
             gm, more = lower_graph(gm, settings, manager)
         gm.meta[REFIT_TRACKER] = tracker

@@ -11,8 +11,8 @@ from ..errors import ExportError
 from ..settings import Input
 
 
-#: the model's parameter names inside an exported program compiled at reduced precision
-PRECISION_WRAPPER_PREFIX = "inner."
+#: the attribute under which the precision wrapper holds the user's model (graph names start with it)
+WRAPPED = "inner"
 
 
 class _PrecisionWrapper(torch.nn.Module):
@@ -56,7 +56,7 @@ def export_example(spec: Input) -> torch.Tensor:
     for d in spec.dynamic_dims:
         if shape[d] < 2:
             shape[d] = min(max(2, spec.min_shape[d]), spec.max_shape[d])  # type: ignore[index]
-    return Input(shape=tuple(shape), dtype=spec.dtype).example("opt", generator=torch.Generator().manual_seed(0))
+    return Input(shape=tuple(shape), dtype=spec.dtype, value_range=spec.value_range).example("opt", generator=torch.Generator().manual_seed(0))
 
 
 def dynamic_shapes_for(specs: Sequence[Input]) -> tuple[Any, ...] | None:

@@ -22,6 +22,7 @@ import torch
 from torch.fx import Graph, Node
 
 from ..plugins.registry import ConverterRegistry, Reason, Rejection, Selection
+from .sizes import localize_sizes
 
 STRUCTURAL = ("placeholder", "get_attr", "output")
 
@@ -67,6 +68,7 @@ class Partitioner:
         self.target_backend = target_backend
 
     def run(self, graph: Graph) -> PartitionResult:
+        localize_sizes(graph)
         nodes = list(graph.nodes)
         selections: dict[Node, Selection] = {}
         fallback: dict[Node, list[Rejection]] = {}
@@ -148,13 +150,15 @@ class Partitioner:
                 )
                 if crossing_out and not _is_tensor_value(n) and not _all_getitems_inside(n, members):
                     changed |= self._demote(n if is_compute(n) else n.args[0], supported, fallback,
-                                            "produces a non-tensor value used outside its TensorRT segment")
+                                            f"its value ({_kind(n)}) is read outside its TensorRT segment, and engines "
+                                            "exchange tensors only")
                 for p in n.all_input_nodes:
                     if p not in members and p.op != "get_attr" and not _is_tensor_value(p):
                         if p.op == "placeholder" and isinstance(p.meta.get("val"), torch.Tensor):
                             continue
                         changed |= self._demote(n if is_compute(n) else n.args[0], supported, fallback,
-                                                f"reads non-tensor value {p.name} from outside its TensorRT segment")
+                                                f"reads {p.name} ({_kind(p)}), computed outside its TensorRT segment, "
+                                                "and engines exchange tensors only")
         return changed
 
     @staticmethod
@@ -162,8 +166,13 @@ class Partitioner:
         if n not in supported:
             return False
         supported.discard(n)
-        fallback[n] = [Rejection(Reason.NOT_COMPUTE, why)]
+        fallback[n] = [Rejection(Reason.PUSHED_BACK, why)]
         return True
+
+
+def _kind(n: Node) -> str:
+    """What a value is, for the report: 'a SymInt', 'a tuple'..."""
+    return f"a {type(n.meta.get('val')).__name__}"
 
 
 def _all_getitems_inside(n: Node, members: set[Node]) -> bool:
