@@ -18,7 +18,8 @@ from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import REFIT_TRACKER, capture, lower_exported
 from .lowering.export import WRAPPED
-from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
+from .partitioning.partitioner import Partitioner, PartitionResult
+from .runtime.program import is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
 from .precision import AUTO, apply_keep_fp32, node_precisions

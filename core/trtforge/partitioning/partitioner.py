@@ -22,6 +22,7 @@ import torch
 from torch.fx import Graph, Node
 
 from ..plugins.registry import ConverterRegistry, Reason, Rejection, Selection
+from ..runtime.program import is_compute
 from .sizes import localize_sizes
 
 STRUCTURAL = ("placeholder", "get_attr", "output")
@@ -51,10 +52,6 @@ class PartitionResult:
     selections: dict[Node, Selection]
 
 
-def is_compute(node: Node) -> bool:
-    return node.op == "call_function" and node.target is not operator.getitem
-
-
 def _is_tensor_value(node: Node) -> bool:
     return isinstance(node.meta.get("val"), torch.Tensor)
 
@@ -73,7 +70,7 @@ class Partitioner:
         selections: dict[Node, Selection] = {}
         fallback: dict[Node, list[Rejection]] = {}
         for node in nodes:
-            if node.op == "call_function" and node.target is not operator.getitem:
+            if is_compute(node):
                 sel = self.registry.select(node, self.settings, target_backend=self.target_backend)
                 selections[node] = sel
                 if sel.spec is None:
