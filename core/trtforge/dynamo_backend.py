@@ -113,8 +113,9 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     manager = get_manager()
     t0 = time.perf_counter()
     try:
-        report.backend, report.target_backend = resolve_backends(cfg)
-        report.packs = [r.name for r in manager.loaded()]
+        with report.timed("setup"):
+            report.backend, report.target_backend = resolve_backends(cfg)
+            report.packs = [r.name for r in manager.loaded()]
         lowered = lower(gm, specs, tensors, cfg, manager)
         report.decompositions, report.passes = lowered.decompositions, lowered.passes
         report.timings_s.update(lowered.timings)

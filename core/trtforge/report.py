@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 
 @dataclass
@@ -63,6 +65,15 @@ class CompileReport:
     warnings: list[str] = field(default_factory=list)
     #: subgraph reports of torch.compile (one per graph break)
     subgraphs: list["CompileReport"] = field(default_factory=list)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent in the block to ``timings_s[stage]`` (stages may be entered many times)."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_s[stage] = self.timings_s.get(stage, 0.0) + time.perf_counter() - t
 
     # -- derived ----------------------------------------------------------------
     @property
