@@ -14,7 +14,10 @@ from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
 from . import factories, passes
 from .canonicalize import can_rewrite, canonicalize
-from .export import ExportError, apply_precision, export
+from .export import WRAPPED, ExportError, apply_precision, export
+
+#: ``gm.meta`` key of a refittable compile's weight tracker (lowering -> conversion)
+REFIT_TRACKER = "trtforge_refit_tracker"
 
 __all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower", "lower_exported", "lower_graph"]
 
@@ -71,14 +74,16 @@ def capture(
     specs: Sequence[Input],
     examples: Sequence[torch.Tensor | None],
     settings: CompileSettings,
+    keywords: Sequence[str] = (),
 ) -> torch.export.ExportedProgram:
-    """torch.export of the model at the requested precision (before decompositions)."""
+    """torch.export of the model at the requested precision (before decompositions); the last
+    ``len(keywords)`` inputs are passed by those keywords."""
     floating = [s.dtype for s in specs if s.dtype.is_floating_point]
     io_dtype = floating[0] if floating else torch.float32
     from .._eval import eval_mode
 
     with eval_mode(model):  # an engine is an inference program; the caller's model is left as it was
-        return export(apply_precision(model, settings.precision, io_dtype), specs, examples)
+        return export(apply_precision(model, settings.precision, io_dtype), specs, examples, keywords)
 
 
 def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:
@@ -101,7 +106,15 @@ def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, 
         fired = sorted(qualified_op_name(op) for op in before if op in table)
         gm = ep.module()
         ran = []
-    gm, more = lower_graph(gm, settings, manager)
+    if settings.refittable:
+        from ..refit.tracker import seed_from_module
+
+        tracker = seed_from_module(gm, strip_prefix=WRAPPED + "." if settings.precision != torch.float32 else "")
+        with tracker:  # passes that compute weights (folding) are recorded too
+            gm, more = lower_graph(gm, settings, manager)
+        gm.meta[REFIT_TRACKER] = tracker
+    else:
+        gm, more = lower_graph(gm, settings, manager)
     return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1})
 
 
