@@ -165,7 +165,8 @@ def _cache_store(cache: Any, key: str, result: Any, report: CompileReport) -> No
     from .cache import CacheStoreError
 
     if cache.writable():
-        return  # said so before compiling
+        report.cache = "not_stored"  # the warning was given before compiling
+        return
     try:
         cache.put(key, result)
     except CacheStoreError as exc:
