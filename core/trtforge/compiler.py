@@ -24,7 +24,7 @@ from .plugins.registry import Reason, Selection
 from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
-from .settings import CompileSettings, Input, normalize_inputs
+from .settings import CompileSettings, Input, check_against_packs, normalize_inputs
 
 
 def compile(
@@ -46,7 +46,9 @@ def compile(
     inputs = arg_inputs if inputs is None else inputs
     if inputs is None:
         raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)]")
+    manager = manager or get_manager()  # first: settings may name ops that packs define
     cfg = CompileSettings.from_kwargs(**settings)
+    check_against_packs(cfg, manager)
     specs, examples = normalize_inputs(inputs)
     if ir in ("torch_compile", "dynamo_compile"):
         from .dynamo_backend import compile_with_torch_compile
@@ -57,7 +59,7 @@ def compile(
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     with _collect_only_new_objects():
-        return _compile_exported(model, specs, examples, cfg, manager or get_manager())
+        return _compile_exported(model, specs, examples, cfg, manager)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -136,8 +137,8 @@ class Input:
                 ) from None
             mins.append(a), opts.append(b), maxs.append(c)
         kw = {"dtype": dtype} if dtype else {}
-        if mins == maxs:
-            return cls(shape=tuple(opts), **kw)
+        if mins == opts == maxs:
+            return cls(shape=tuple(opts), **kw)  # else Input checks min <= opt <= max, as for Input(...)
         return cls(min_shape=tuple(mins), opt_shape=tuple(opts), max_shape=tuple(maxs), **kw)
 
 
@@ -187,25 +188,7 @@ class CompileSettings:
     debug: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", parse_dtype(self.precision))
-        if self.precision not in (torch.float32, torch.float16, torch.bfloat16):
-            raise ValueError(f"precision must be float32, float16 or bfloat16, not {self.precision}")
-        if self.min_block_size < 1:
-            raise ValueError(f"min_block_size must be >= 1, got {self.min_block_size}")
-        if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:
-            raise ValueError(f"optimization_level must be in 0..5, got {self.optimization_level}")
-        from .plugins.converters import qualified_op_name
-
-        # an OpOverload names one overload ("aten::add.Tensor"); a string may name all ("aten::add")
-        ops = frozenset(o if isinstance(o, str) else qualified_op_name(o) for o in (self.torch_executed_ops or ()))
-        object.__setattr__(self, "torch_executed_ops", ops)
-        if self.packs is not None:
-            object.__setattr__(self, "packs", frozenset(self.packs))
-        object.__setattr__(self, "pinned_converters", dict(self.pinned_converters or {}))
-        for attr in ("backend", "target_backend"):
-            val = getattr(self, attr)
-            if val is not None and val not in ("tensorrt", "tensorrt_rtx"):
-                raise ValueError(f"{attr} must be 'tensorrt' or 'tensorrt_rtx', not {val!r}")
+        _check_settings(self)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "CompileSettings":
@@ -225,6 +208,130 @@ class CompileSettings:
 
     def replace(self, **changes: Any) -> "CompileSettings":
         return dataclasses.replace(self, **changes)
+
+
+# -- checks: every setting is read as meant, or refused with the setting's name and the fix --------
+
+#: flags: only True or False (``validate="no"`` would otherwise mean True)
+_FLAGS = ("require_full_compilation", "use_fast_partitioner", "build", "validate", "fallback_on_error", "dryrun", "debug")
+#: whole numbers and their least value (``None`` where the setting may be None)
+_COUNTS = {"min_block_size": 1, "workspace_size": 0, "engine_cache_size": 1, "optimization_level": 0}
+_MAXIMA = {"optimization_level": 5}
+_OPTIONAL = {"optimization_level", "validate_rtol", "engine_cache_dir", "packs", "backend", "target_backend"}
+
+
+def _check_settings(cfg: "CompileSettings") -> None:
+    """The one place settings are checked and normalized (called by ``CompileSettings``).
+
+    Names of things that exist only once packs are loaded (packs, pinned packs) are checked
+    by :func:`check_against_packs` when the compile starts."""
+    from .errors import SettingError
+
+    def put(name: str, value: Any) -> None:
+        object.__setattr__(cfg, name, value)
+
+    put("precision", parse_dtype(cfg.precision))
+    if cfg.precision not in (torch.float32, torch.float16, torch.bfloat16):
+        raise SettingError(f"precision must be float32, float16 or bfloat16, not {cfg.precision}")
+    for name in _FLAGS:
+        value = getattr(cfg, name)
+        if not isinstance(value, bool):
+            raise SettingError(f"{name} must be True or False, not {value!r} ({type(value).__name__})")
+    for name, least in _COUNTS.items():
+        value = getattr(cfg, name)
+        if value is None and name in _OPTIONAL:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingError(f"{name} must be a whole number, not {value!r} ({type(value).__name__}); "
+                               f"e.g. {name}={max(least, 1)}")
+        if not least <= value <= _MAXIMA.get(name, value):
+            bound = f"in {least}..{_MAXIMA[name]}" if name in _MAXIMA else f">= {least}"
+            raise SettingError(f"{name} must be {bound}, got {value}")
+    rtol = cfg.validate_rtol
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol > 0):
+        raise SettingError(f"validate_rtol must be a positive number or None, not {rtol!r}")
+    if cfg.engine_cache_dir is not None:
+        if not isinstance(cfg.engine_cache_dir, (str, os.PathLike)) or not os.fspath(cfg.engine_cache_dir):
+            raise SettingError(f"engine_cache_dir must be a directory path or None, not {cfg.engine_cache_dir!r}")
+        put("engine_cache_dir", os.fspath(cfg.engine_cache_dir))
+    for name in ("backend", "target_backend"):
+        value = getattr(cfg, name)
+        if value is not None and value not in ("tensorrt", "tensorrt_rtx"):
+            raise SettingError(f"{name} must be 'tensorrt' or 'tensorrt_rtx', not {value!r}")
+    from .plugins.converters import resolve_op_name
+
+    # an OpOverload names one overload ("aten::add.Tensor"); a name may name all ("aten::add")
+    ops = _names(cfg.torch_executed_ops, "torch_executed_ops", "{'aten::relu'}")
+    put("torch_executed_ops", frozenset(resolve_op_name(o, "torch_executed_ops") for o in ops))
+    if cfg.packs is not None:
+        packs = _names(cfg.packs, "packs", "{'vision'}")
+        if not all(isinstance(p, str) for p in packs):
+            raise SettingError(f"packs must be pack names (strings), not {sorted(map(repr, packs))}")
+        put("packs", frozenset(packs))
+    put("pinned_converters", _pins(cfg.pinned_converters))
+
+
+def _names(value: Any, setting: str, example: str) -> list[Any]:
+    """The items of a set-valued setting; a lone string is refused, not read as a set of letters."""
+    from .errors import SettingError
+
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or isinstance(value, Mapping) or not hasattr(value, "__iter__"):
+        raise SettingError(f"{setting} must be a set of names, not {value!r} ({type(value).__name__}); "
+                           f"e.g. {setting}={example}")
+    return list(value)
+
+
+def _pins(value: Any) -> dict[str, str]:
+    """``pinned_converters`` keyed by whole-op names (the registry pins ops, not overloads)."""
+    from .errors import SettingError
+    from .plugins.converters import resolve_op_name
+
+    if not isinstance(value, Mapping):
+        raise SettingError(f"pinned_converters must be a mapping of op to pack, e.g. {{'aten::relu': 'vision'}}, "
+                           f"not {value!r}")
+    pins = {}
+    for op, pack in value.items():
+        name = resolve_op_name(op, "pinned_converters")
+        if not isinstance(pack, str):
+            raise SettingError(f"pinned_converters[{op!r}] must be a pack name (a string), not {pack!r}")
+        if "." in name.partition("::")[2]:
+            whole = name.split(".")[0]
+            raise SettingError(f"pinned_converters pins whole ops: write {whole!r}, not {op!r}")
+        pins[name] = pack
+    return pins
+
+
+def check_against_packs(cfg: "CompileSettings", manager: Any) -> None:
+    """Packs named by ``packs`` and ``pinned_converters`` exist, are loaded, and (for pins) convert
+    the op; otherwise a :class:`~trtforge.errors.SettingError` with a did-you-mean."""
+    import difflib
+
+    from .errors import SettingError
+
+    manager.load_all()
+    records = manager.records
+
+    def check(pack: str, setting: str) -> Any:
+        rec = records.get(pack)
+        if rec is None:
+            close = difflib.get_close_matches(pack, list(records), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"installed packs: {', '.join(sorted(records)) or 'none'}"
+            raise SettingError(f"{setting} names pack {pack!r}, which is not installed; {hint} (see `trtforge packs`)")
+        if rec.status != "loaded":
+            why = "disabled by TRTFORGE_LOAD_PACKS/TRTFORGE_DISABLE_PACKS" if rec.status == "blocked" else \
+                f"failed to load: {rec.error}"
+            raise SettingError(f"{setting} names pack {pack!r}, which is {why}")
+        return rec
+
+    for pack in sorted(cfg.packs or ()):
+        check(pack, "packs")
+    for op, pack in cfg.pinned_converters.items():
+        rec = check(pack, f"pinned_converters[{op!r}]")
+        if not any(spec.op_name == op for spec in rec.converters):
+            raise SettingError(f"pinned_converters pins {op} to pack {pack!r}, which has no converter for it; "
+                               f"`trtforge packs --op {op}` lists the packs that do")
 
 
 def normalize_inputs(inputs: Sequence[Any]) -> tuple[list[Input], list[torch.Tensor | None]]:
