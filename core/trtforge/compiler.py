@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch.fx import GraphModule, Node
@@ -13,12 +13,16 @@ from . import backend as _backend
 from ._progress import stage
 from .conversion.engine import build_engine
 from .conversion.interpreter import Network, build_network
+from .validation.float32 import fp32_weights as model_weights, record
 from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import capture, lower_exported
-from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
+from .lowering.export import WRAPPED
+from .partitioning.partitioner import Partitioner, PartitionResult
+from .runtime.program import is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
+from .precision import AUTO, apply_keep_fp32, node_precisions
 from .plugins.manager import PackManager, get_manager
 from .plugins.registry import Reason, Selection
 from .report import CompileReport, EngineReport, FallbackEntry
@@ -85,36 +89,40 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
                       cfg: CompileSettings, manager: PackManager) -> Any:
     report = CompileReport(model=type(model).__name__, precision=str(cfg.precision).replace("torch.", ""))
     t0 = time.perf_counter()
-    backend_name, target = resolve_backends(cfg)
-    report.backend, report.target_backend = backend_name, target
-    report.packs = [r.name for r in manager.loaded()]
+    with report.timed("setup"):
+        backend_name, target = resolve_backends(cfg)
+        report.backend, report.target_backend = backend_name, target
+        report.packs = [r.name for r in manager.loaded()]
     stage("exporting (torch.export)")
-    ep = capture(model, specs, examples, cfg)
-    report.timings_s["export"] = time.perf_counter() - t0
+    with report.timed("export"):
+        ep = capture(model, specs, examples, cfg)
     cache = key = None
     if cfg.engine_cache_dir and not cfg.dryrun:
         from .cache import cache_key
 
-        cache = _open_cache(cfg, report)
-        packs = [(r.name, r.version) for r in manager.loaded()]
         stage("engine cache lookup")
-        key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
-        hit = _cache_lookup(cache, key, cfg, report)
+        with report.timed("cache"):
+            cache = _open_cache(cfg, report)
+            packs = [(r.name, r.version) for r in manager.loaded()]
+            key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
+            hit = _cache_lookup(cache, key, cfg, report)
         if hit is not None:
             hit.trtforge_report.cache = "hit"
             hit.trtforge_report.warnings = [*report.warnings, *_validated_hit_note(hit.trtforge_report, cfg)]
-            hit.trtforge_report.timings_s = {"export": report.timings_s["export"], "total": time.perf_counter() - t0}
+            hit.trtforge_report.timings_s = {**report.timings_s, "total": time.perf_counter() - t0}
             return hit
     stage("lowering")
     lowered = lower_exported(ep, cfg, manager)
     del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.timings_s.update(lowered.timings)
-    result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)
-    report.timings_s["total"] = time.perf_counter() - t0
+    weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
+    result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)
     if cache is not None and key is not None and not isinstance(result, CompileReport):
         stage("storing in the engine cache")
-        _cache_store(cache, key, result, report)
+        with report.timed("cache"):
+            _cache_store(cache, key, result, report)
+    report.timings_s["total"] = time.perf_counter() - t0
     return result
 
 
@@ -228,26 +236,6 @@ def example_sets(specs: Sequence[Input], examples: Sequence[torch.Tensor | None]
     return sets
 
 
-def _capture_boundaries(gm: GraphModule, sets: list[list[torch.Tensor]], wanted: set[Node]) -> list[dict[str, Any]]:
-    """Run ``gm`` in PyTorch, keeping only the values partitions read or produce."""
-    captured = []
-    names = {n.name for n in wanted}
-    for inputs in sets:
-        values: dict[str, Any] = {}
-
-        class Recorder(torch.fx.Interpreter):
-            def run_node(self, n):  # noqa: ANN001
-                out = super().run_node(n)
-                if n.name in names:
-                    values[n.name] = out
-                return out
-
-        with torch.no_grad():
-            Recorder(gm).run(*inputs)
-        captured.append(values)
-    return captured
-
-
 def compile_graph(
     gm: GraphModule,
     specs: Sequence[Input],
@@ -256,14 +244,38 @@ def compile_graph(
     manager: PackManager,
     report: CompileReport,
     target: str,
+    fp32_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> Any:
-    """Partition a lowered graph and convert each partition (shared by export and torch.compile)."""
-    t = time.perf_counter()
+    """Partition a lowered graph and convert each partition (shared by export and torch.compile).
+
+    ``fp32_weights``: the model's float32 weights by graph attribute name, for nodes kept in
+    float32 and the float32 reference of validation under a reduced precision.
+
+    Stage timings go to ``report.timings_s``: precision (keep_fp32), partitioning, conversion
+    (networks), validation (PyTorch's boundary values and the reference execution), build, and
+    assembly (cutting the graph into partitions, stitching engines and PyTorch parts together).
+    """
+    reduced = cfg.precision != torch.float32
+    checking = cfg.validate or AUTO in cfg.keep_fp32
+    with report.timed("partitioning"):
+        ranges = symbol_ranges(gm, specs)
+    with report.timed("validation"):
+        sets = example_sets(specs, examples) if checking and not cfg.dryrun else []
+    if cfg.keep_fp32:
+        stage("keeping nodes in float32" + (" (precision search)" if AUTO in cfg.keep_fp32 else ""))
+        convert = None if cfg.dryrun else (lambda g: _networks(g, cfg, manager, target, ranges))
+        with report.timed("precision"):
+            report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert)
+        if convert is None and AUTO in cfg.keep_fp32:
+            report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
+    if reduced:
+        report.node_precision = node_precisions(gm, cfg.precision)
     stage("partitioning")
-    part = Partitioner(manager.registry, cfg, target).run(gm.graph)
-    report.timings_s["partitioning"] = time.perf_counter() - t
-    report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
-    _record_fallback(report, part)
+    with report.timed("partitioning"):
+        part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+        gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
+        report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
+        _record_fallback(report, part)
     if cfg.require_full_compilation and part.fallback:
         lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
         raise CompilationError(
@@ -273,38 +285,38 @@ def compile_graph(
         for p in part.partitions:
             report.engines.append(_engine_report(p.name, p.nodes, status="dryrun"))
         return report
-    ranges = symbol_ranges(gm, specs)
-    sets = example_sets(specs, examples) if cfg.validate else []
-    subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
-    boundary = {n for _, ins, outs in subs for n in (*ins, *outs)}
-    if cfg.validate:
+    for name in ("conversion", "validation", "build"):
+        report.timings_s.setdefault(name, 0.0)
+    with report.timed("assembly"):
+        subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
+    boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
+    if checking:
         stage("running the model in PyTorch for validation")
-    captured = _capture_boundaries(gm, sets, boundary) if cfg.validate else []
+    with report.timed("validation"):
+        captured = [record(gm, s, boundary) for s in sets]
+        outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
+            if reduced else None
     modules: list[torch.nn.Module] = []
-    conv_t = build_t = 0.0
     for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
         of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
-        specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
-        constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
         er = _engine_report(p.name, p.nodes, status="network_only")
         try:
-            t = time.perf_counter()
             stage(f"converting {of}")
-            net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
-            conv_t += time.perf_counter() - t
+            with report.timed("conversion"):
+                net = _network(p, part, sub, ins, outs, cfg, ranges)
             er.requires_output_allocator = net.requires_output_allocator
-            if cfg.validate:
+            if checking:
                 stage(f"validating {of} by reference execution")
-                per_set = [[vals[i.name] for i in ins] for vals in captured]
-                er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol)
+                with report.timed("validation"):
+                    er.validation = _validate(net, sub, ins, outs, captured, outs32, cfg)
             engine = None
             if cfg.build:
-                t = time.perf_counter()
                 stage(f"building engine {of}")
-                engine = build_engine(net, cfg)
-                build_t += time.perf_counter() - t
+                with report.timed("build"):
+                    engine = build_engine(net, cfg)
                 er.engine_bytes, er.status = engine.numel(), "built"
-            modules.append(TRTEngineModule(engine, _metadata(net, p.nodes, ins, outs, engine, report.backend or target)))
+            with report.timed("assembly"):
+                modules.append(TRTEngineModule(engine, _metadata(net, p.nodes, ins, outs, engine, report.backend or target)))
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
                 raise type(exc)(f"{exc}") from exc
@@ -314,11 +326,40 @@ def compile_graph(
                 report.fallback.append(FallbackEntry(n.name, qualified_op_name(n.target), f"{reason.value}: {exc}", reason.value))
             modules.append(sub)
         report.engines.append(er)
-    report.timings_s["conversion"] = conv_t
-    report.timings_s["build"] = build_t
     report.built = cfg.build and any(e.status == "built" for e in report.engines)
-    out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
+    with report.timed("assembly"):
+        out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
     out.trtforge_report = report
+    return out
+
+
+def _validate(net: Network, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
+              captured: list[dict[str, Any]], outs32: list[dict[str, Any]] | None, cfg: CompileSettings) -> dict:
+    """Validate one network with the values recorded in the one PyTorch run of the whole graph:
+    its inputs, and its outputs as ``sub`` would return them (running ``sub`` again would only
+    recompute them)."""
+    per_set = [[vals[i.name] for i in ins] for vals in captured]
+    expected = [vals[outs[0].name] if len(outs) == 1 else tuple(vals[o.name] for o in outs) for vals in captured]
+    refs32 = [[vals[o.name] for o in outs] for vals in outs32] if outs32 is not None else None
+    return validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32, expected=expected)
+
+
+def _network(p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
+             cfg: CompileSettings, ranges: Mapping[Any, tuple[int, int, int]]) -> Network:
+    """The TensorRT network of partition ``p`` (not built)."""
+    specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
+    constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
+    return build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
+
+
+def _networks(gm: GraphModule, cfg: CompileSettings, manager: PackManager, target: str,
+              ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+    out = []
+    for p in part.partitions:
+        sub, ins, outs = extract(gm, p.nodes, p.name)
+        out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
     return out
 
 

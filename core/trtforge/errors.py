@@ -19,6 +19,7 @@ __all__ = [
     "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
+    "PrecisionSettingError",
     "ReferenceExecutionError",
     "TRTForgeError",
     "UnsupportedLayerError",
@@ -80,6 +81,10 @@ class ExportError(CompilationError):
 
 class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
+
+
+class PrecisionSettingError(CompilationError, ValueError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
 
 
 class ConversionError(CompilationError):

@@ -12,7 +12,7 @@ from torch.fx import GraphModule
 from ..plugins.converters import qualified_op_name
 from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
-from . import passes
+from . import factories, passes
 from .canonicalize import can_rewrite, canonicalize
 from .export import ExportError, apply_precision, export
 
@@ -120,9 +120,12 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
     sig = ep.graph_signature
     if getattr(sig, "buffers_to_mutate", None) or getattr(sig, "user_inputs_to_mutate", None):
         return None
+    constant = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers) | set(sig.inputs_to_lifted_tensor_constants)
+    folded = {n.name for n in factories.cluster(ep.graph, lambda n: n.op == "placeholder" and n.name in constant)
+              if n.op == "call_function"}
     swaps = {}
     for node in ep.graph.nodes:
-        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload) or node.name in folded:
             continue
         op = node.target
         if op in converted or passes.is_noop(node):
@@ -139,6 +142,10 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
                 op.name(), "CompositeImplicitAutograd"):
             return None
     gm = ep.module()
+    if folded:  # the same cluster, found again where constants are attributes, evaluated
+        nodes = factories.cluster(gm.graph, lambda n: n.op == "get_attr")
+        if {n.name for n in nodes if n.op == "call_function"} != folded or not factories.fold(gm, nodes):
+            return None
     for node in gm.graph.nodes:
         if node.name in swaps:
             node.target = swaps[node.name]
