@@ -16,6 +16,7 @@ from .conversion.interpreter import Network, build_network
 from .validation.float32 import fp32_weights as model_weights, record
 from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
+from .validation.inputs import with_input_hint
 from .lowering import capture, lower_exported
 from .lowering.export import WRAPPED
 from .partitioning.partitioner import Partitioner, PartitionResult
@@ -37,24 +38,37 @@ def compile(
     *,
     ir: str = "dynamo",
     arg_inputs: Sequence[Any] | None = None,
+    kwarg_inputs: Mapping[str, Any] | None = None,
     manager: PackManager | None = None,
     **settings: Any,
 ) -> Any:
     """Compile ``model`` for the given example tensors or :class:`trtforge.Input` specs.
+
+    ``inputs`` (or its Torch-TensorRT name ``arg_inputs``) are passed positionally,
+    ``kwarg_inputs`` (``{"input_ids": ..., "attention_mask": ...}``) by keyword; the
+    compiled program takes them the same way.
 
     Returns a ``torch.fx.GraphModule`` in which TensorRT engines run what the
     installed packs convert and PyTorch runs the rest; its ``trtforge_report``
     attribute is the :class:`~trtforge.report.CompileReport`. With
     ``dryrun=True`` only the report is returned.
     """
+    if inputs is not None and arg_inputs is not None:
+        raise TypeError("trtforge.compile: give inputs= or arg_inputs= (the same thing), not both")
     inputs = arg_inputs if inputs is None else inputs
-    if inputs is None:
-        raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)]")
+    if inputs is None and not kwarg_inputs:
+        raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)] "
+                        "and/or kwarg_inputs={name: tensor or trtforge.Input(...)}")
     manager = manager or get_manager()  # first: settings may name ops that packs define
     cfg = CompileSettings.from_kwargs(**settings)
     check_against_packs(cfg, manager)
-    specs, examples = normalize_inputs(inputs)
+    keywords = list(kwarg_inputs or {})
+    specs, examples = normalize_inputs([*(inputs or ()), *(kwarg_inputs or {}).values()],
+                                       names=[None] * len(inputs or ()) + keywords)
     if ir in ("torch_compile", "dynamo_compile"):
+        if keywords:
+            raise ValueError("kwarg_inputs work with ir='dynamo' (torch.export); with ir='torch_compile' "
+                             "call torch.compile(model, backend='trtforge') and pass keywords at the call")
         from .dynamo_backend import compile_with_torch_compile
 
         return compile_with_torch_compile(model, specs, examples, cfg)
@@ -63,7 +77,7 @@ def compile(
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     with _collect_only_new_objects():
-        return _compile_exported(model, specs, examples, cfg, manager)
+        return _compile_exported(model, specs, examples, cfg, manager, keywords)
 
 
 @contextmanager
@@ -86,7 +100,7 @@ def _collect_only_new_objects() -> Iterator[None]:
 
 
 def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[torch.Tensor | None],
-                      cfg: CompileSettings, manager: PackManager) -> Any:
+                      cfg: CompileSettings, manager: PackManager, keywords: Sequence[str] = ()) -> Any:
     report = CompileReport(model=type(model).__name__, precision=str(cfg.precision).replace("torch.", ""))
     t0 = time.perf_counter()
     with report.timed("setup"):
@@ -95,7 +109,7 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
         report.packs = [r.name for r in manager.loaded()]
     stage("exporting (torch.export)")
     with report.timed("export"):
-        ep = capture(model, specs, examples, cfg)
+        ep = capture(model, specs, examples, cfg, keywords)
     cache = key = None
     if cfg.engine_cache_dir and not cfg.dryrun:
         from .cache import cache_key
@@ -293,7 +307,7 @@ def compile_graph(
     if checking:
         stage("running the model in PyTorch for validation")
     with report.timed("validation"):
-        captured = [record(gm, s, boundary) for s in sets]
+        captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if reduced else None
     modules: list[torch.nn.Module] = []

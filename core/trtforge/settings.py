@@ -365,18 +365,21 @@ def check_against_packs(cfg: "CompileSettings", manager: Any) -> None:
                                f"`trtforge packs --op {op}` lists the packs that do")
 
 
-def normalize_inputs(inputs: Sequence[Any]) -> tuple[list[Input], list[torch.Tensor | None]]:
-    """Turn example tensors / Input specs into ``(specs, examples)``."""
+def normalize_inputs(inputs: Sequence[Any], names: Sequence[str | None] | None = None,
+                     ) -> tuple[list[Input], list[torch.Tensor | None]]:
+    """Turn example tensors / Input specs into ``(specs, examples)``; ``names`` name keyword inputs."""
     specs, examples = [], []
+    names = list(names or [None] * len(inputs))
     for i, item in enumerate(inputs):
         if isinstance(item, torch.Tensor):
-            specs.append(Input.from_tensor(item, name=f"input_{i}"))
+            specs.append(Input.from_tensor(item, name=names[i] or f"input_{i}"))
             examples.append(item)
         elif isinstance(item, Input):
             specs.append(item)
             examples.append(None)
         else:
+            where = f"kwarg_inputs[{names[i]!r}]" if names[i] else f"inputs[{i}]"
             raise TypeError(
-                f"inputs[{i}] is a {type(item).__name__}; give example tensors or trtforge.Input(...) specs"
+                f"{where} is a {type(item).__name__}; give example tensors or trtforge.Input(...) specs"
             )
     return specs, examples

@@ -19,6 +19,9 @@ def add_parser(sub: Any) -> None:
         p.add_argument("--input", action="append", required=True, metavar="DIMS",
                        help="input shape, e.g. 1x3x224x224, 1:8:32x3x224x224, 1x16@int64 (repeat per input)")
         p.add_argument("--precision", default="float32", help="float32 | fp16 | bf16 (default float32)")
+        p.add_argument("--keep-fp32", action="append", default=[], metavar="NAME",
+                       help="with --precision fp16/bf16: keep this node, op (aten::layer_norm), module path "
+                            "or module class in float32; 'auto' searches (repeat for several)")
         p.add_argument("--min-block-size", type=int, default=5,
                        help="smallest engine between PyTorch segments, in compute nodes (default 5)")
         p.add_argument("--target-backend", choices=["tensorrt", "tensorrt_rtx"],
@@ -117,7 +120,8 @@ def run(args: Any) -> int:
     inputs = [Input.parse(text) for text in args.input]
     _preflight(args)
     settings: dict[str, Any] = dict(
-        precision=args.precision, min_block_size=args.min_block_size, target_backend=args.target_backend,
+        precision=args.precision, keep_fp32=tuple(args.keep_fp32), min_block_size=args.min_block_size,
+        target_backend=args.target_backend,
         torch_executed_ops=frozenset(args.torch_executed_op), debug=args.debug,
     )
     if args.command == "coverage":

@@ -71,14 +71,16 @@ def capture(
     specs: Sequence[Input],
     examples: Sequence[torch.Tensor | None],
     settings: CompileSettings,
+    keywords: Sequence[str] = (),
 ) -> torch.export.ExportedProgram:
-    """torch.export of the model at the requested precision (before decompositions)."""
+    """torch.export of the model at the requested precision (before decompositions); the last
+    ``len(keywords)`` inputs are passed by those keywords."""
     floating = [s.dtype for s in specs if s.dtype.is_floating_point]
     io_dtype = floating[0] if floating else torch.float32
     from .._eval import eval_mode
 
     with eval_mode(model):  # an engine is an inference program; the caller's model is left as it was
-        return export(apply_precision(model, settings.precision, io_dtype), specs, examples)
+        return export(apply_precision(model, settings.precision, io_dtype), specs, examples, keywords)
 
 
 def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:

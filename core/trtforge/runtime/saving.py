@@ -83,6 +83,19 @@ def _example_inputs(module: torch.nn.Module, inputs: Sequence[Any] | None,
     )
 
 
+def _keyword_examples(module: torch.nn.Module, inputs: Sequence[Any], kwarg_inputs: dict[str, Any],
+                      dynamic_shapes: Any) -> tuple[tuple[torch.Tensor, ...], dict[str, Any], Any]:
+    """Examples of positional and keyword inputs; their dynamic shapes by ``forward``'s parameter names."""
+    import inspect
+
+    n = len(inputs)
+    examples, dyn = _example_inputs(module, [*inputs, *kwarg_inputs.values()], dynamic_shapes)
+    if dynamic_shapes is None and dyn is not None:
+        names = list(inspect.signature(module.forward).parameters)
+        dyn = {**dict(zip(names, dyn[:n])), **dict(zip(kwarg_inputs, dyn[n:]))}
+    return examples[:n], dict(zip(kwarg_inputs, examples[n:])), dyn
+
+
 def _module_device(module: torch.nn.Module) -> torch.device:
     """Where the program's PyTorch segments live (their first parameter or buffer), else where engines run."""
     from .module import TRTEngineModule
@@ -151,15 +164,16 @@ def save(
     path: str | os.PathLike[str],
     inputs: Sequence[Any] | None = None,
     *,
+    arg_inputs: Sequence[Any] | None = None,
     kwarg_inputs: dict[str, Any] | None = None,
     dynamic_shapes: Any = None,
     strict: bool = False,
 ) -> None:
     """Save a compiled program as a torch.export ``.pt2`` archive that :func:`load` reads back.
 
-    ``inputs``: example tensors or :class:`trtforge.Input` specs (dynamic ranges
-    become ``torch.export.Dim`` s); default: the example values recorded on the
-    graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
+    ``inputs`` (or ``arg_inputs``): example tensors or :class:`trtforge.Input` specs (dynamic
+    ranges become ``torch.export.Dim`` s), ``kwarg_inputs`` the same by keyword; default: the
+    example values recorded on the graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
     as is. Raises if an engine was compiled with ``build=False``, and
     :class:`trtforge._io.OutputWriteError` (naming the path and the reason) if the file cannot be
     written; the file that was at ``path`` is then unchanged.
@@ -175,7 +189,13 @@ def save(
             f"cannot save: engine(s) {unbuilt} were compiled with build=False and hold no engine; "
             "compile with build=True"
         )
-    args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
+    if inputs is not None and arg_inputs is not None:
+        raise TypeError("trtforge.save: give inputs= or arg_inputs= (the same thing), not both")
+    inputs = arg_inputs if inputs is None else inputs
+    if kwarg_inputs:
+        args, kwarg_inputs, dynamic_shapes = _keyword_examples(module, inputs or (), kwarg_inputs, dynamic_shapes)
+    else:
+        args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
     _fill_shape_exprs(module)
     from .._eval import eval_mode
 
