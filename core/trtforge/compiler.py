@@ -11,13 +11,13 @@ from torch.fx import GraphModule, Node
 
 from . import backend as _backend
 from ._progress import stage
-from .conversion.engine import build_engine
+from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .validation.float32 import fp32_weights as model_weights, record
 from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .validation.inputs import with_input_hint
-from .lowering import capture, lower_exported
+from .lowering import REFIT_TRACKER, capture, lower_exported
 from .lowering.export import WRAPPED
 from .partitioning.partitioner import Partitioner, PartitionResult
 from .runtime.program import is_compute
@@ -29,7 +29,8 @@ from .plugins.registry import Reason, Selection
 from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
-from .settings import CompileSettings, Input, check_against_packs, normalize_inputs
+from .settings import CompileSettings, Input, normalize_inputs, profile_count
+from .settings_checks import check_against_packs
 
 
 def compile(
@@ -69,8 +70,9 @@ def compile(
         if keywords:
             raise ValueError("kwarg_inputs work with ir='dynamo' (torch.export); with ir='torch_compile' "
                              "call torch.compile(model, backend='trtforge') and pass keywords at the call")
-        from .dynamo_backend import compile_with_torch_compile
+        from .dynamo_backend import compile_with_torch_compile, refuse_refit_through_dynamo
 
+        refuse_refit_through_dynamo(cfg)
         return compile_with_torch_compile(model, specs, examples, cfg)
     if ir not in ("dynamo", "default", "export"):
         raise ValueError(f"unknown ir {ir!r}: use 'dynamo' (torch.export) or 'torch_compile'")
@@ -218,11 +220,20 @@ def resolve_backends(cfg: CompileSettings) -> tuple[str | None, str]:
             f"{target!r} cannot be built here. Pass build=False to construct and validate the "
             f"networks for {target!r} without building them."
         )
+    refused = _backend.feature_refusals(cfg.requested_features(), target,
+                                        name if cfg.build and not cfg.dryrun else None,
+                                        torch.cuda.is_available())
+    if refused:
+        raise CompilationError(
+            f"these settings cannot be honoured (target backend {target!r}, building with "
+            f"{name if cfg.build else 'no build'!r}):\n  " + "\n  ".join(refused)
+        )
     return name, target
 
 
-def symbol_ranges(gm: GraphModule, specs: Sequence[Input]) -> dict[Any, tuple[int, int, int]]:
-    """Map each export symbol that is an input dimension to its (min, opt, max)."""
+def symbol_ranges(gm: GraphModule, specs: Sequence[Input], profile: int | None = None) -> dict[Any, tuple[int, int, int]]:
+    """Map each export symbol that is an input dimension to its (min, opt, max): over all
+    optimization profiles, or in profile ``profile``."""
     ranges: dict[Any, tuple[int, int, int]] = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node, spec in zip(placeholders, specs):
@@ -233,20 +244,31 @@ def symbol_ranges(gm: GraphModule, specs: Sequence[Input]) -> dict[Any, tuple[in
             if isinstance(d, torch.SymInt):
                 expr = d.node.expr
                 if getattr(expr, "is_Symbol", False):
-                    ranges[expr] = (spec.min_shape[i], spec.opt_shape[i], spec.max_shape[i])  # type: ignore[index]
+                    shapes = (spec.min_shape, spec.opt_shape, spec.max_shape)
+                    if profile is not None:
+                        shapes = spec.profiles[min(profile, len(spec.profiles) - 1)]  # type: ignore[index,arg-type]
+                    ranges[expr] = tuple(s[i] for s in shapes)  # type: ignore[assignment,index]
     return ranges
 
 
 def example_sets(specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> list[list[torch.Tensor]]:
-    """Inputs to check numerics with: the given examples, else random at min/opt/max."""
+    """Inputs to check numerics with: the given examples, else random at min/opt/max (repeated
+    shapes checked once); with several optimization profiles, at each profile's min, opt and max."""
     gen = torch.Generator().manual_seed(0)
     sets = []
-    for which in ("min", "opt", "max"):
-        batch = []
-        for s, e in zip(specs, examples):
-            batch.append(e if e is not None and not s.is_dynamic else s.example(which, generator=gen))
-        if not any(all(a.shape == b.shape for a, b in zip(batch, prev)) for prev in sets):
-            sets.append(batch)
+    count = profile_count(specs)
+    for k in range(count):
+        mine: list[list[torch.Tensor]] = []
+        for which in ("min", "opt", "max"):
+            batch = []
+            for s, e in zip(specs, examples):
+                if e is not None and not s.is_dynamic:
+                    batch.append(e)
+                else:
+                    batch.append(s.example(which, generator=gen, profile=min(k, len(s.profiles) - 1)))  # type: ignore[arg-type]
+            if count > 1 or not any(all(a.shape == b.shape for a, b in zip(batch, prev)) for prev in mine):
+                mine.append(batch)
+        sets.extend(mine)
     return sets
 
 
@@ -271,6 +293,9 @@ def compile_graph(
     """
     reduced = cfg.precision != torch.float32
     checking = cfg.validate or AUTO in cfg.keep_fp32
+    tracker = gm.meta.pop(REFIT_TRACKER, None)
+    for name, t in (fp32_weights or {}).items() if tracker is not None else ():
+        tracker.seed(name[len(WRAPPED) + 1:] if name.startswith(WRAPPED + ".") else name, t)  # keep_fp32's
     with report.timed("partitioning"):
         ranges = symbol_ranges(gm, specs)
     with report.timed("validation"):
@@ -301,6 +326,8 @@ def compile_graph(
         return report
     for name in ("conversion", "validation", "build"):
         report.timings_s.setdefault(name, 0.0)
+    n_profiles = profile_count(specs)
+    profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
     with report.timed("assembly"):
         subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
@@ -317,7 +344,8 @@ def compile_graph(
         try:
             stage(f"converting {of}")
             with report.timed("conversion"):
-                net = _network(p, part, sub, ins, outs, cfg, ranges)
+                net = _network(p, part, sub, ins, outs, cfg, ranges, profile_ranges, tracker)
+                config = builder_config(net, cfg)
             er.requires_output_allocator = net.requires_output_allocator
             if checking:
                 stage(f"validating {of} by reference execution")
@@ -327,10 +355,14 @@ def compile_graph(
             if cfg.build:
                 stage(f"building engine {of}")
                 with report.timed("build"):
-                    engine = build_engine(net, cfg)
+                    engine = build_engine(net, cfg, config)
                 er.engine_bytes, er.status = engine.numel(), "built"
             with report.timed("assembly"):
-                modules.append(TRTEngineModule(engine, _metadata(net, p.nodes, ins, outs, engine, report.backend or target)))
+                md = _metadata(net, p.nodes, ins, outs, engine, report.backend or target)
+                for k, v in {**feature_metadata(config, cfg), **(build_device() if engine is not None else {})}.items():
+                    setattr(md, k, v)
+                md.refit_map, md.unrefittable = net.refit_map, net.unrefittable
+                modules.append(TRTEngineModule(engine, md))
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
                 raise type(exc)(f"{exc}") from exc
@@ -359,11 +391,12 @@ def _validate(net: Network, sub: GraphModule, ins: Sequence[Node], outs: Sequenc
 
 
 def _network(p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
-             cfg: CompileSettings, ranges: Mapping[Any, tuple[int, int, int]]) -> Network:
+             cfg: CompileSettings, ranges: Mapping[Any, tuple[int, int, int]],
+             profile_ranges: Sequence[Mapping[Any, tuple[int, int, int]]] = (), tracker: Any = None) -> Network:
     """The TensorRT network of partition ``p`` (not built)."""
     specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
     constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
-    return build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
+    return build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants, profile_ranges, tracker)
 
 
 def _networks(gm: GraphModule, cfg: CompileSettings, manager: PackManager, target: str,
@@ -413,8 +446,9 @@ def _metadata(net: Network, nodes: Sequence[Node], ins: Sequence[Node], outs: Se
         return str(d).replace("torch.", "")
 
     inputs = [
-        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof])
-        for name, d, prof in zip(net.input_names, net.input_dtypes, net.profiles)
+        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof],
+                   profiles=[[list(s) for s in ps[i]] for ps in net.profile_sets] or None)
+        for i, (name, d, prof) in enumerate(zip(net.input_names, net.input_dtypes, net.profiles))
     ]
     shape = lambda n: tuple(getattr(n.meta.get("val"), "shape", ()))  # noqa: E731
     exprs = symbolic_shape_exprs([shape(n) for n in ins], [shape(n) for n in outs])

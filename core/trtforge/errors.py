@@ -21,6 +21,7 @@ __all__ = [
     "PartitioningError",
     "PrecisionSettingError",
     "ReferenceExecutionError",
+    "RefitError",
     "TRTForgeError",
     "UnsupportedLayerError",
     "ValidationError",
@@ -97,6 +98,11 @@ class BuildError(CompilationError):
 
 class ValidationError(CompilationError):
     """A network's outputs disagree with PyTorch beyond tolerance."""
+
+
+class RefitError(TRTForgeError, ValueError):
+    """New weights cannot be mapped onto an engine, or the engine cannot be refitted; the message
+    names the engine, the weight and the cause."""
 
 
 class ReferenceExecutionError(TRTForgeError, RuntimeError):

@@ -48,6 +48,10 @@ class Input:
     #: names for dynamic dimensions, e.g. ``{0: "batch"}``: inputs whose dimensions share a
     #: name share one torch.export ``Dim`` (their sizes are equal at run time)
     dim_names: Mapping[int, str] | None = None
+    #: several optimization profiles, each ``{"min": ..., "opt": ..., "max": ...}`` or a
+    #: ``(min, opt, max)`` triple (instead of shape / min_shape...); the engine gets one
+    #: TensorRT optimization profile per entry and the runtime picks the one the shapes fit
+    profiles: Sequence[Any] | None = None
     #: ``(low, high)``: the values an integer input may hold, ``low <= v < high`` (e.g. ``(0, vocab_size)``
     #: for token ids). Validation draws its random inputs from it; the default ``(0, 10)`` suits
     #: small index ranges only. Not allowed on floating inputs.
@@ -58,28 +62,38 @@ class Input:
         if self.dim_names is not None:
             object.__setattr__(self, "dim_names", dict(self.dim_names))
         ranged = (self.min_shape, self.opt_shape, self.max_shape)
-        if self.shape is not None:
+        if self.profiles is not None:
+            if self.shape is not None or any(s is not None for s in ranged):
+                raise ValueError("Input: give profiles= or shape= / min_shape..., not both")
+            profs = tuple(_profile(p, i) for i, p in enumerate(self.profiles))
+            if not profs:
+                raise ValueError("Input: profiles= is empty; give at least one {min, opt, max}")
+            if len({len(p[0]) for p in profs}) != 1:
+                raise ValueError(f"Input: the profiles have different ranks: {[p[0] for p in profs]}")
+            mins = tuple(min(d) for d in zip(*(p[0] for p in profs)))
+            maxs = tuple(max(d) for d in zip(*(p[2] for p in profs)))
+            object.__setattr__(self, "min_shape", mins)
+            object.__setattr__(self, "opt_shape", profs[0][1])
+            object.__setattr__(self, "max_shape", maxs)
+            object.__setattr__(self, "shape", profs[0][1])
+        elif self.shape is not None:
             if any(s is not None for s in ranged):
                 raise ValueError("Input: give either shape= or min_shape/opt_shape/max_shape, not both")
             shape = tuple(int(d) for d in self.shape)
             for attr in ("shape", "min_shape", "opt_shape", "max_shape"):
                 object.__setattr__(self, attr, shape)
         elif all(s is not None for s in ranged):
-            mn, op, mx = (tuple(int(d) for d in s) for s in ranged)
-            if not len(mn) == len(op) == len(mx):
-                raise ValueError(f"Input: min/opt/max shapes have different ranks: {mn}, {op}, {mx}")
-            for i, (a, b, c) in enumerate(zip(mn, op, mx)):
-                if not a <= b <= c:
-                    raise ValueError(
-                        f"Input: dimension {i} must satisfy min <= opt <= max, got {a} <= {b} <= {c} "
-                        f"(min_shape={mn}, opt_shape={op}, max_shape={mx})"
-                    )
+            mn, op, mx = _profile(ranged, None)
             object.__setattr__(self, "min_shape", mn)
             object.__setattr__(self, "opt_shape", op)
             object.__setattr__(self, "max_shape", mx)
             object.__setattr__(self, "shape", op)
         else:
-            raise ValueError("Input needs shape= or all three of min_shape=, opt_shape=, max_shape=")
+            raise ValueError("Input needs shape=, all three of min_shape=, opt_shape=, max_shape=, or profiles=")
+        if self.profiles is None:
+            object.__setattr__(self, "profiles", ((self.min_shape, self.opt_shape, self.max_shape),))
+        else:
+            object.__setattr__(self, "profiles", profs)
         if any(d < 0 for d in self.min_shape):  # type: ignore[union-attr]
             raise ValueError(f"Input: negative dimension in {self.min_shape}")
         for d in self.dim_names or {}:
@@ -112,9 +126,13 @@ class Input:
     def dynamic_dims(self) -> list[int]:
         return [i for i, (a, c) in enumerate(zip(self.min_shape, self.max_shape)) if a != c]  # type: ignore[arg-type]
 
-    def example(self, which: str = "opt", *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A random tensor of the ``min``/``opt``/``max`` shape."""
-        shape = {"min": self.min_shape, "opt": self.opt_shape, "max": self.max_shape}[which]
+    def example(self, which: str = "opt", *, generator: torch.Generator | None = None,
+                profile: int | None = None) -> torch.Tensor:
+        """A random tensor of the ``min``/``opt``/``max`` shape (of one profile, if given)."""
+        if profile is not None:
+            shape = self.profiles[profile][("min", "opt", "max").index(which)]  # type: ignore[index]
+        else:
+            shape = {"min": self.min_shape, "opt": self.opt_shape, "max": self.max_shape}[which]
         if self.dtype.is_floating_point:
             return torch.randn(shape, generator=generator).to(self.dtype)
         if self.dtype == torch.bool:
@@ -123,7 +141,8 @@ class Input:
         return torch.randint(low, high, shape, generator=generator).to(self.dtype)
 
     def __hash__(self) -> int:
-        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name, self.value_range))
+        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name, self.profiles,
+                     self.value_range))
 
     def __str__(self) -> str:
         dt = str(self.dtype).replace("torch.", "")
@@ -187,6 +206,9 @@ class CompileSettings:
     dryrun: only report what would convert; no conversion.
     engine_cache_dir: directory of the engine cache (None: no cache).
     debug: verbose logging of each stage.
+    enable_weight_streaming ... runtime_cache_path: engine features, each a builder flag or
+        builder/runtime setting (see ``ENGINE_FEATURES`` and docs/settings.md); a backend or
+        machine that cannot honour one refuses it before any work (``trtforge.backend``).
     """
 
     precision: torch.dtype = torch.float32
@@ -209,9 +231,47 @@ class CompileSettings:
     engine_cache_dir: str | None = None
     engine_cache_size: int = 2 << 30
     debug: bool = False
+    # -- engine features (Torch-TensorRT's names); docs/settings.md "Engine features" --
+    enable_weight_streaming: bool = False
+    immutable_weights: bool = True
+    strip_engine_weights: bool = False
+    refit_identical_engine_weights: bool = False
+    hardware_compatible: bool = False
+    version_compatible: bool = False
+    max_aux_streams: int | None = None
+    sparse_weights: bool = False
+    timing_cache_path: str | None = None
+    runtime_cache_path: str | None = None
 
     def __post_init__(self) -> None:
-        _check_settings(self)
+        from .settings_checks import check_settings
+
+        check_settings(self)
+        self._check_features()
+
+    def _check_features(self) -> None:
+        """Combinations that mean nothing to TensorRT are refused here, naming both settings."""
+        if self.immutable_weights:
+            for attr in ("strip_engine_weights", "refit_identical_engine_weights"):
+                if getattr(self, attr):
+                    raise ValueError(
+                        f"{attr}=True needs a refittable engine: also pass immutable_weights=False "
+                        "(TensorRT strips or refits only refittable weights)"
+                    )
+        if self.max_aux_streams is not None and self.max_aux_streams < 0:
+            raise ValueError(f"max_aux_streams must be >= 0 or None, got {self.max_aux_streams}")
+        for attr in ("timing_cache_path", "runtime_cache_path"):
+            val = getattr(self, attr)
+            if val is not None:
+                object.__setattr__(self, attr, os.fspath(val))
+
+    def requested_features(self) -> dict[str, Any]:
+        """The engine features this compile asks for: setting name -> value (defaults left out)."""
+        return {k: getattr(self, k) for k, default in ENGINE_FEATURES.items() if getattr(self, k) != default}
+
+    @property
+    def refittable(self) -> bool:
+        return not self.immutable_weights
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "CompileSettings":
@@ -233,136 +293,55 @@ class CompileSettings:
         return dataclasses.replace(self, **changes)
 
 
-# -- checks: every setting is read as meant, or refused with the setting's name and the fix --------
+def _profile(value: Any, index: int | None) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """``{"min", "opt", "max"}`` or a triple -> checked ``(min, opt, max)`` shapes."""
+    where = "Input" if index is None else f"Input profile {index}"
+    if isinstance(value, Mapping):
+        try:
+            value = (value["min"], value["opt"], value["max"])
+        except KeyError as exc:
+            raise ValueError(f"{where}: needs keys 'min', 'opt' and 'max', missing {exc}") from None
+    try:
+        mn, op, mx = (tuple(int(d) for d in s) for s in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: expected (min, opt, max) shapes, got {value!r}") from None
+    if not len(mn) == len(op) == len(mx):
+        raise ValueError(f"{where}: min/opt/max shapes have different ranks: {mn}, {op}, {mx}")
+    for i, (a, b, c) in enumerate(zip(mn, op, mx)):
+        if not a <= b <= c:
+            raise ValueError(
+                f"{where}: dimension {i} must satisfy min <= opt <= max, got {a} <= {b} <= {c} "
+                f"(min_shape={mn}, opt_shape={op}, max_shape={mx})"
+            )
+    return mn, op, mx
 
-#: flags: only True or False (``validate="no"`` would otherwise mean True)
-_FLAGS = ("require_full_compilation", "use_fast_partitioner", "build", "validate", "fallback_on_error", "dryrun", "debug")
-#: whole numbers and their least value (``None`` where the setting may be None)
-_COUNTS = {"min_block_size": 1, "workspace_size": 0, "engine_cache_size": 1, "optimization_level": 0}
-_MAXIMA = {"optimization_level": 5}
-_OPTIONAL = {"optimization_level", "validate_rtol", "engine_cache_dir", "packs", "backend", "target_backend"}
 
-
-def _check_settings(cfg: "CompileSettings") -> None:
-    """The one place settings are checked and normalized (called by ``CompileSettings``).
-
-    Names of things that exist only once packs are loaded (packs, pinned packs) are checked
-    by :func:`check_against_packs` when the compile starts."""
-    from .errors import SettingError
-
-    def put(name: str, value: Any) -> None:
-        object.__setattr__(cfg, name, value)
-
-    put("precision", parse_dtype(cfg.precision))
-    if cfg.precision not in (torch.float32, torch.float16, torch.bfloat16):
-        raise SettingError(f"precision must be float32, float16 or bfloat16, not {cfg.precision}")
-    from .precision.select import normalize
-
-    put("keep_fp32", normalize(cfg.keep_fp32))
-    if cfg.keep_fp32 and cfg.precision == torch.float32:
-        raise SettingError(
-            f"keep_fp32={list(cfg.keep_fp32)} needs precision=torch.float16 or torch.bfloat16: "
-            "at float32 every node already computes in float32"
+def profile_count(specs: Sequence[Input]) -> int:
+    """How many optimization profiles the engines get: every input has that many, or one
+    (used in every profile)."""
+    counts = {len(s.profiles) for s in specs} - {1}  # type: ignore[arg-type]
+    if len(counts) > 1:
+        raise ValueError(
+            "inputs have different numbers of optimization profiles "
+            f"({[len(s.profiles) for s in specs]}); give every input the same number (or one)"  # type: ignore[arg-type]
         )
-    for name in _FLAGS:
-        value = getattr(cfg, name)
-        if not isinstance(value, bool):
-            raise SettingError(f"{name} must be True or False, not {value!r} ({type(value).__name__})")
-    for name, least in _COUNTS.items():
-        value = getattr(cfg, name)
-        if value is None and name in _OPTIONAL:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingError(f"{name} must be a whole number, not {value!r} ({type(value).__name__}); "
-                               f"e.g. {name}={max(least, 1)}")
-        if not least <= value <= _MAXIMA.get(name, value):
-            bound = f"in {least}..{_MAXIMA[name]}" if name in _MAXIMA else f">= {least}"
-            raise SettingError(f"{name} must be {bound}, got {value}")
-    rtol = cfg.validate_rtol
-    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol > 0):
-        raise SettingError(f"validate_rtol must be a positive number or None, not {rtol!r}")
-    if cfg.engine_cache_dir is not None:
-        if not isinstance(cfg.engine_cache_dir, (str, os.PathLike)) or not os.fspath(cfg.engine_cache_dir):
-            raise SettingError(f"engine_cache_dir must be a directory path or None, not {cfg.engine_cache_dir!r}")
-        put("engine_cache_dir", os.fspath(cfg.engine_cache_dir))
-    for name in ("backend", "target_backend"):
-        value = getattr(cfg, name)
-        if value is not None and value not in ("tensorrt", "tensorrt_rtx"):
-            raise SettingError(f"{name} must be 'tensorrt' or 'tensorrt_rtx', not {value!r}")
-    from .plugins.converters import resolve_op_name
-
-    # an OpOverload names one overload ("aten::add.Tensor"); a name may name all ("aten::add")
-    ops = _names(cfg.torch_executed_ops, "torch_executed_ops", "{'aten::relu'}")
-    put("torch_executed_ops", frozenset(resolve_op_name(o, "torch_executed_ops") for o in ops))
-    if cfg.packs is not None:
-        packs = _names(cfg.packs, "packs", "{'vision'}")
-        if not all(isinstance(p, str) for p in packs):
-            raise SettingError(f"packs must be pack names (strings), not {sorted(map(repr, packs))}")
-        put("packs", frozenset(packs))
-    put("pinned_converters", _pins(cfg.pinned_converters))
+    return counts.pop() if counts else 1
 
 
-def _names(value: Any, setting: str, example: str) -> list[Any]:
-    """The items of a set-valued setting; a lone string is refused, not read as a set of letters."""
-    from .errors import SettingError
-
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)) or isinstance(value, Mapping) or not hasattr(value, "__iter__"):
-        raise SettingError(f"{setting} must be a set of names, not {value!r} ({type(value).__name__}); "
-                           f"e.g. {setting}={example}")
-    return list(value)
-
-
-def _pins(value: Any) -> dict[str, str]:
-    """``pinned_converters`` keyed by whole-op names (the registry pins ops, not overloads)."""
-    from .errors import SettingError
-    from .plugins.converters import resolve_op_name
-
-    if not isinstance(value, Mapping):
-        raise SettingError(f"pinned_converters must be a mapping of op to pack, e.g. {{'aten::relu': 'vision'}}, "
-                           f"not {value!r}")
-    pins = {}
-    for op, pack in value.items():
-        name = resolve_op_name(op, "pinned_converters")
-        if not isinstance(pack, str):
-            raise SettingError(f"pinned_converters[{op!r}] must be a pack name (a string), not {pack!r}")
-        if "." in name.partition("::")[2]:
-            whole = name.split(".")[0]
-            raise SettingError(f"pinned_converters pins whole ops: write {whole!r}, not {op!r}")
-        pins[name] = pack
-    return pins
-
-
-def check_against_packs(cfg: "CompileSettings", manager: Any) -> None:
-    """Packs named by ``packs`` and ``pinned_converters`` exist, are loaded, and (for pins) convert
-    the op; otherwise a :class:`~trtforge.errors.SettingError` with a did-you-mean."""
-    import difflib
-
-    from .errors import SettingError
-
-    manager.load_all()
-    records = manager.records
-
-    def check(pack: str, setting: str) -> Any:
-        rec = records.get(pack)
-        if rec is None:
-            close = difflib.get_close_matches(pack, list(records), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"installed packs: {', '.join(sorted(records)) or 'none'}"
-            raise SettingError(f"{setting} names pack {pack!r}, which is not installed; {hint} (see `trtforge packs`)")
-        if rec.status != "loaded":
-            why = "disabled by TRTFORGE_LOAD_PACKS/TRTFORGE_DISABLE_PACKS" if rec.status == "blocked" else \
-                f"failed to load: {rec.error}"
-            raise SettingError(f"{setting} names pack {pack!r}, which is {why}")
-        return rec
-
-    for pack in sorted(cfg.packs or ()):
-        check(pack, "packs")
-    for op, pack in cfg.pinned_converters.items():
-        rec = check(pack, f"pinned_converters[{op!r}]")
-        if not any(spec.op_name == op for spec in rec.converters):
-            raise SettingError(f"pinned_converters pins {op} to pack {pack!r}, which has no converter for it; "
-                               f"`trtforge packs --op {op}` lists the packs that do")
+#: engine-feature settings and their defaults (a value other than the default is a request the
+#: backend's capability table must allow)
+ENGINE_FEATURES: dict[str, Any] = {
+    "enable_weight_streaming": False,
+    "immutable_weights": True,
+    "strip_engine_weights": False,
+    "refit_identical_engine_weights": False,
+    "hardware_compatible": False,
+    "version_compatible": False,
+    "max_aux_streams": None,
+    "sparse_weights": False,
+    "timing_cache_path": None,
+    "runtime_cache_path": None,
+}
 
 
 def normalize_inputs(inputs: Sequence[Any], names: Sequence[str | None] | None = None,

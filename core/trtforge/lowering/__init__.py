@@ -14,7 +14,10 @@ from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
 from . import factories, passes
 from .canonicalize import can_rewrite, canonicalize
-from .export import ExportError, apply_precision, export
+from .export import WRAPPED, ExportError, apply_precision, export
+
+#: ``gm.meta`` key of a refittable compile's weight tracker (lowering -> conversion)
+REFIT_TRACKER = "trtforge_refit_tracker"
 
 __all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower", "lower_exported", "lower_graph"]
 
@@ -103,7 +106,15 @@ def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, 
         fired = sorted(qualified_op_name(op) for op in before if op in table)
         gm = ep.module()
         ran = []
-    gm, more = lower_graph(gm, settings, manager)
+    if settings.refittable:
+        from ..refit.tracker import seed_from_module
+
+        tracker = seed_from_module(gm, strip_prefix=WRAPPED + "." if settings.precision != torch.float32 else "")
+        with tracker:  # passes that compute weights (folding) are recorded too
+            gm, more = lower_graph(gm, settings, manager)
+        gm.meta[REFIT_TRACKER] = tracker
+    else:
+        gm, more = lower_graph(gm, settings, manager)
     return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1})
 
 
