@@ -7,7 +7,8 @@ import torch
 import trtforge
 from trtforge import CompileSettings, SettingError
 from trtforge.plugins.manager import PackRecord
-from trtforge.settings import Input, check_against_packs
+from trtforge.settings import Input
+from trtforge.settings_checks import check_against_packs
 
 FLAGS = ["require_full_compilation", "use_fast_partitioner", "build", "validate", "fallback_on_error", "dryrun", "debug"]
 
