@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -91,7 +92,8 @@ class CompileReport:
         return d
 
     def to_json(self, path: str | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2, default=str)
+        """The report as strict JSON (an infinite or NaN error, e.g. an overflow's, is the string "inf")."""
+        text = json.dumps(_finite(self.to_dict()), indent=2, default=str, allow_nan=False)
         if path:
             from ._io import atomic_write_text
 
@@ -169,6 +171,17 @@ class CompileReport:
                           "-" if k.rel_err is None else f"{k.rel_err:.2e}",
                           "-" if k.tolerance is None else f"{k.tolerance:.2e}")
             console.print(t)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as its string ("inf", "-inf", "nan"): JSON has none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 _CACHE_OUTCOMES = {

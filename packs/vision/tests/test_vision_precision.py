@@ -58,6 +58,7 @@ def test_precision_search_keeps_only_the_offending_nodes_and_names_them(norm, re
     assert list(kept) == ["mul", reader]  # the overflowing product and the node that reads it
     assert kept["mul"].rel_err == float("inf") and kept["mul"].module == "blk"
     assert "beyond float16's range" in kept[reader].reason
+    assert json.loads(report.to_json())["kept_fp32"][0]["rel_err"] == "inf"  # strict JSON has no Infinity
     precisions = report.node_precision
     assert precisions["mul"] == precisions[reader] == "float32"
     assert {precisions[n] for n in ("linear", "relu", "linear_1")} == {"float16"}
