@@ -30,6 +30,7 @@ from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
 from .settings import CompileSettings, Input, normalize_inputs, profile_count
+from .settings_checks import check_against_packs
 
 
 def compile(
@@ -59,7 +60,9 @@ def compile(
     if inputs is None and not kwarg_inputs:
         raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)] "
                         "and/or kwarg_inputs={name: tensor or trtforge.Input(...)}")
+    manager = manager or get_manager()  # first: settings may name ops that packs define
     cfg = CompileSettings.from_kwargs(**settings)
+    check_against_packs(cfg, manager)
     keywords = list(kwarg_inputs or {})
     specs, examples = normalize_inputs([*(inputs or ()), *(kwarg_inputs or {}).values()],
                                        names=[None] * len(inputs or ()) + keywords)
@@ -76,7 +79,7 @@ def compile(
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     with _collect_only_new_objects():
-        return _compile_exported(model, specs, examples, cfg, manager or get_manager(), keywords)
+        return _compile_exported(model, specs, examples, cfg, manager, keywords)
 
 
 @contextmanager
@@ -188,7 +191,8 @@ def _cache_store(cache: Any, key: str, result: Any, report: CompileReport) -> No
     from .cache import CacheStoreError
 
     if cache.writable():
-        return  # said so before compiling
+        report.cache = "not_stored"  # the warning was given before compiling
+        return
     try:
         cache.put(key, result)
     except CacheStoreError as exc:

@@ -15,6 +15,7 @@ __all__ = [
     "CompilationError",
     "ConversionError",
     "ExportError",
+    "SettingError",
     "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
@@ -52,6 +53,11 @@ class BackendUnavailable(TRTForgeError, ImportError):
 
 class PackLoadError(TRTForgeError, RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
+
+
+class SettingError(TRTForgeError, ValueError):
+    """A setting (or a CLI option) has the wrong type or value, or names an op, pack or converter
+    that does not exist; the message names the setting and the fix (often a did-you-mean)."""
 
 
 # -- files --------------------------------------------------------------------------------

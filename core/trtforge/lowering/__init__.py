@@ -133,30 +133,35 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
     sig = ep.graph_signature
     if getattr(sig, "buffers_to_mutate", None) or getattr(sig, "user_inputs_to_mutate", None):
         return None
-    constant = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers) | set(sig.inputs_to_lifted_tensor_constants)
-    folded = {n.name for n in factories.cluster(ep.graph, lambda n: n.op == "placeholder" and n.name in constant)
-              if n.op == "call_function"}
-    swaps = {}
-    for node in ep.graph.nodes:
-        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload) or node.name in folded:
-            continue
+    swaps: dict[str, Any] = {}
+
+    def blocks(node: torch.fx.Node) -> bool:
+        """Whether ``node`` needs the re-trace (recording in-place ops that can be made functional)."""
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+            return False
         op = node.target
         if op in converted or passes.is_noop(node):
-            continue
+            return False
         functional = _functional_variant(op)
         if functional is not None and functional in converted and _safe_to_functionalize(node):
             swaps[node.name] = functional
-            continue
+            return False
         if can_rewrite(node, converted):
-            continue
+            return False
         # CompositeImplicitAutograd ops (flatten, chunk, narrow, expand_as, ...) are not keys of
         # the table, yet run_decompositions decomposes them: they need the re-trace too
-        if op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
-                op.name(), "CompositeImplicitAutograd"):
-            return None
+        return bool(op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
+            op.name(), "CompositeImplicitAutograd"))
+
+    constant = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers) | set(sig.inputs_to_lifted_tensor_constants)
+    folded = {n.name for n in factories.cluster(ep.graph, lambda n: n.op == "placeholder" and n.name in constant,
+                                                blocks) if n.op == "call_function"}
+    swaps.clear()  # recorded again below, for the nodes that stay
+    if any(blocks(node) for node in ep.graph.nodes if node.name not in folded):
+        return None
     gm = ep.module()
     if folded:  # the same cluster, found again where constants are attributes, evaluated
-        nodes = factories.cluster(gm.graph, lambda n: n.op == "get_attr")
+        nodes = factories.cluster(gm.graph, lambda n: n.op == "get_attr", lambda n: True)
         if {n.name for n in nodes if n.op == "call_function"} != folded or not factories.fold(gm, nodes):
             return None
     for node in gm.graph.nodes:
