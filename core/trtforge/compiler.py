@@ -432,12 +432,17 @@ def _network(p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node
 
 def _networks(gm: GraphModule, cfg: CompileSettings, manager: PackManager, target: str,
               ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
-    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search;
+    with ``fallback_on_error`` a partition that does not convert is left out: it will run in PyTorch)."""
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
     out = []
     for p in part.partitions:
         sub, ins, outs = extract(gm, p.nodes, p.name)
-        out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
+        try:
+            out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
+        except ConversionError:
+            if not cfg.fallback_on_error:
+                raise
     return out
 
 
