@@ -98,6 +98,7 @@ def test_keep_fp32_name_that_matches_nothing_is_an_error_with_suggestions():
     with pytest.raises(trtforge.PrecisionSettingError) as err:
         trtforge.compile(_model(), [_x()], precision=torch.float16, keep_fp32=["blk.nrm", "aten::layer_norm"],
                          dryrun=True)
+    assert isinstance(err.value, trtforge.SettingError)  # caught with every other misnamed setting
     unmatched = [line for line in str(err.value).splitlines() if line.startswith("  '")]
     assert len(unmatched) == 1 and unmatched[0].startswith("  'blk.nrm' (did you mean 'blk.norm'")
 
