@@ -75,6 +75,18 @@ def freeze_weights(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> t
     return gm, keep
 
 
+def refuse_refit_through_dynamo(cfg: CompileSettings) -> None:
+    """Refit maps engine weights to the model's parameter names, which torch.compile regions
+    do not keep (they see ``L__self___fc_weight``): refuse before any work."""
+    if cfg.refittable:
+        from .compiler import CompilationError
+
+        raise CompilationError(
+            "immutable_weights=False is supported with trtforge.compile(ir='dynamo') only: torch.compile "
+            "regions lose the model's parameter names that refit maps engine weights to"
+        )
+
+
 def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict | None = None) -> Callable:
     """Dynamo backend: compile one captured region; on failure, run it eagerly and record why."""
     from .compiler import compile_graph, resolve_backends
@@ -84,6 +96,7 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     from .plugins.manager import get_manager
 
     cfg = CompileSettings.from_kwargs(**(options or {}))
+    refuse_refit_through_dynamo(cfg)
     report = CompileReport(model=f"torch.compile region {len(_REPORTS)}", precision=str(cfg.precision).replace("torch.", ""))
     _REPORTS.append(report)
     eager = gm.forward

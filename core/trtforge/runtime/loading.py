@@ -31,7 +31,7 @@ def _check_backends(manifest: dict[str, Any]) -> None:
             )
 
 
-def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.GraphModule:
+def load(path: str | os.PathLike[str], *, verify: bool = True, weights: Any = None) -> torch.fx.GraphModule:
     """Load a program saved with :func:`save`; returns a GraphModule whose engines are TRTEngineModules.
 
     Checks, in order: the file is a complete archive; it is a trtforge program; its ABI
@@ -39,6 +39,11 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.Graph
     for is installed; each engine's sha256. Each failure raises a :class:`SavedProgramError`
     (or :class:`TensorRTNotInstalledError`) saying exactly which. Needs no GPU: engines are
     deserialized on their first call.
+
+    ``weights`` (a module, an ExportedProgram or a state dict with the model's parameter
+    names) refits the engines, as :func:`trtforge.refit_module_weights` does: needed for a
+    program saved with ``strip_weights=True``. The new weights are mapped and checked here;
+    TensorRT refits each engine when it is first deserialized on its GPU.
     """
     p = os.fspath(path)
     manifest = read_manifest(p, verify=verify)
@@ -54,6 +59,10 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.Graph
     gm = ep.module()
     _attach_engine_modules(gm)
     gm.trtforge_manifest = manifest  # type: ignore[assignment]
+    if weights is not None:
+        from ..refit import refit_module_weights
+
+        refit_module_weights(gm, weights)
     return gm
 
 
