@@ -224,3 +224,29 @@ def test_engine_cache_refits_a_hit_with_other_weights(tmp_path):
     fixed = dict(min_block_size=1, engine_cache_dir=str(tmp_path), build=False, target_backend="tensorrt")
     trtforge.compile(old, x, **fixed)
     assert trtforge.compile(new, x, **fixed).trtforge_report.cache == "miss"  # weights stay in the key
+
+
+def test_refit_through_torch_compile_is_refused_before_any_work():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()).eval()
+    with pytest.raises(trtforge.CompilationError, match=r"ir='dynamo'\) only"):
+        trtforge.compile(model, [torch.randn(1, 4)], ir="torch_compile", **NETWORK_ONLY)
+
+
+def test_cache_hit_with_other_weights_and_fallback_weights_is_compiled_again(tmp_path):
+    """Refit changes engines only: a cached program whose PyTorch segments hold weights is rebuilt."""
+    class LinearThenMatmul(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.w = torch.nn.Linear(4, 8), torch.nn.Parameter(torch.randn(8, 2))
+
+        def forward(self, x):
+            return torch.relu(self.lin(x)) @ self.w
+
+    make = lambda: LinearThenMatmul().eval()  # noqa: E731
+    settings = dict(min_block_size=1, engine_cache_dir=str(tmp_path), torch_executed_ops={"aten::matmul", "aten::mm"},
+                    **NETWORK_ONLY)
+    x = [torch.randn(1, 4)]
+    trtforge.compile(_randomize(make(), 0), x, **settings)
+    with pytest.warns(UserWarning, match="weights of their own"):
+        again = trtforge.compile(_randomize(make(), 1), x, **settings)
+    assert again.trtforge_report.cache == "miss" and engines_of(again)
