@@ -64,3 +64,19 @@ def test_an_engine_built_for_another_gpu_names_hardware_compatible():
     _check_device_supported(md, torch.device("cuda", 0))  # hardware-compatible: allowed
     md.hardware_compatibility, md.compute_capability = "none", f"{major}.{minor}"
     _check_device_supported(md, torch.device("cuda", 0))  # the GPU it was built for
+
+
+def test_version_compatible_engines_load_without_the_version_warning(tmp_path, recwarn):
+    from trtforge.runtime.loading import _check_backends
+
+    installed = trtforge.backend.version()
+    older = ".".join(["0"] + installed.split(".")[1:]) if installed.split(".")[0] != "0" else installed
+    same_major_older = installed.split(".")[0] + ".0"
+    rec = lambda v, vc: {"metadata": metadata("e", [], [], backend=trtforge.backend.name(),  # noqa: E731
+                                              backend_version=v, version_compatible=vc).to_dict()}
+    _check_backends({"engines": [rec(same_major_older, True)]})
+    assert not [w for w in recwarn if "was built with" in str(w.message)]
+    with pytest.warns(UserWarning, match="was built with"):
+        _check_backends({"engines": [rec(same_major_older, False)]})
+    with pytest.warns(UserWarning, match="was built with"):
+        _check_backends({"engines": [rec(older if older != installed else "999.0", True)]})
