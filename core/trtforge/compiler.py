@@ -312,6 +312,7 @@ def compile_graph(
     report: CompileReport,
     target: str,
     fp32_weights: Mapping[str, torch.Tensor] | None = None,
+    region: bool = False,
 ) -> Any:
     """Partition a lowered graph and convert each partition (shared by export and torch.compile).
 
@@ -335,7 +336,10 @@ def compile_graph(
         stage("keeping nodes in float32" + (" (precision search)" if AUTO in cfg.keep_fp32 else ""))
         convert = None if cfg.dryrun else (lambda g: _networks(g, cfg, manager, target, ranges))
         with report.timed("precision"):
-            report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert)
+            elsewhere: list[str] | None = [] if region else None
+        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert, elsewhere)
+        if elsewhere:
+            report.passes.append(f"keep_fp32 names matching nothing in this region: {elsewhere}")
         if convert is None and AUTO in cfg.keep_fp32:
             report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
     if reduced:
