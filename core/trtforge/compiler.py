@@ -16,6 +16,7 @@ from .pipeline import NetworkObserver, Session
 from .plugins.manager import PackManager, get_manager
 from .report import CompileReport
 from .settings import CompileSettings, Input, normalize_inputs
+from .settings_checks import check_against_packs
 from .validation.float32 import fp32_weights as model_weights
 
 __all__ = ["CompilationError", "compile"]
@@ -50,7 +51,9 @@ def compile(
     if inputs is None and not kwarg_inputs:
         raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)] "
                         "and/or kwarg_inputs={name: tensor or trtforge.Input(...)}")
+    manager = manager or get_manager()  # first: settings may name ops that packs define
     cfg = CompileSettings.from_kwargs(**settings)
+    check_against_packs(cfg, manager)
     keywords = list(kwarg_inputs or {})
     specs, examples = normalize_inputs([*(inputs or ()), *(kwarg_inputs or {}).values()],
                                        names=[None] * len(inputs or ()) + keywords)
@@ -58,15 +61,16 @@ def compile(
         if keywords:
             raise ValueError("kwarg_inputs work with ir='dynamo' (torch.export); with ir='torch_compile' "
                              "call torch.compile(model, backend='trtforge') and pass keywords at the call")
-        from .dynamo_backend import compile_with_torch_compile
+        from .dynamo_backend import compile_with_torch_compile, refuse_refit_through_dynamo
 
+        refuse_refit_through_dynamo(cfg)
         return compile_with_torch_compile(model, specs, examples, cfg, manager, observers)
     if ir not in ("dynamo", "default", "export"):
         raise ValueError(f"unknown ir {ir!r}: use 'dynamo' (torch.export) or 'torch_compile'")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     with _collect_only_new_objects():
-        session = Session.open(cfg, manager or get_manager(), type(model).__name__, observers)
+        session = Session.open(cfg, manager, type(model).__name__, observers)
         return _compile_exported(session, model, specs, examples, keywords)
 
 
@@ -104,16 +108,23 @@ def _compile_exported(session: Session, model: torch.nn.Module, specs: Sequence[
             backend = session.backend
             key = cache_key(ep, specs, cfg, session.target, (backend.name, backend.version) if backend else ("", ""), packs)
             hit = _cache_lookup(cache, key, cfg, report)
+            if hit is not None and cfg.refittable:
+                hit = _refit_hit(hit, ep, model, report)
         if hit is not None:
-            hit.trtforge_report.cache = "hit"
+            hit.trtforge_report.cache = report.cache
             hit.trtforge_report.warnings = [*report.warnings, *_validated_hit_note(hit.trtforge_report, cfg)]
             hit.trtforge_report.timings_s = {**report.timings_s, "total": time.perf_counter() - t0}
             return hit
     gm = pipeline.lower(session, ep)
-    del ep  # its graph (and every FakeTensor in it) is not needed past lowering
+    if not cfg.refittable:
+        del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
     result = pipeline.compile_graph(session, gm, specs, examples, weights)
     if cache is not None and key is not None and not isinstance(result, CompileReport):
+        if cfg.refittable:
+            from .cache import weights_digest
+
+            result.trtforge_weights = weights_digest(ep)
         with session.stage("cache", "storing in the engine cache"):
             _cache_store(cache, key, result, report)
     report.timings_s["total"] = time.perf_counter() - t0
@@ -149,6 +160,30 @@ def _cache_lookup(cache: Any, key: str, cfg: CompileSettings, report: CompileRep
     return hit
 
 
+def _refit_hit(hit: Any, ep: Any, model: torch.nn.Module, report: CompileReport) -> Any:
+    """A hit for a refittable program (its key leaves the weights out): the same weights are a plain
+    hit; other weights are refitted into its engines, unless PyTorch fallback segments hold weights
+    of their own (then it is a miss, compiled again)."""
+    from .cache import weights_digest
+    from .refit import refit_module_weights
+    from .runtime.module import TRTEngineModule
+
+    digest = weights_digest(ep)
+    if getattr(hit, "trtforge_weights", None) == digest:
+        return hit
+    engine_tensors = {id(m.engine) for m in hit.modules() if isinstance(m, TRTEngineModule)}
+    own = [n for n, t in [*hit.named_parameters(), *hit.named_buffers()] if id(t) not in engine_tensors]
+    if own:
+        report.cache = "miss"
+        _warn(report, f"engine cache: the cached program has other weights and PyTorch fallback segments with "
+                      f"weights of their own ({own[:3]}...), which refit does not change: compiled again")
+        return None
+    refit_module_weights(hit, model, strict=False)
+    hit.trtforge_weights = digest
+    report.cache = "refit"
+    return hit
+
+
 def _validated_hit_note(cached: CompileReport, cfg: CompileSettings) -> list[str] | None:
     """With ``validate=True``, a hit is used only if every engine in it was validated within the
     tolerance asked for; the report then says the numbers are from when it was stored."""
@@ -169,7 +204,8 @@ def _cache_store(cache: Any, key: str, result: Any, report: CompileReport) -> No
     from .cache import CacheStoreError
 
     if cache.writable():
-        return  # said so before compiling
+        report.cache = "not_stored"  # the warning was given before compiling
+        return
     try:
         cache.put(key, result)
     except CacheStoreError as exc:

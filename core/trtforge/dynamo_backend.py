@@ -77,10 +77,23 @@ def freeze_weights(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> t
     return gm, keep
 
 
+def refuse_refit_through_dynamo(cfg: CompileSettings) -> None:
+    """Refit maps engine weights to the model's parameter names, which torch.compile regions
+    do not keep (they see ``L__self___fc_weight``): refuse before any work."""
+    if cfg.refittable:
+        from .errors import CompilationError
+
+        raise CompilationError(
+            "immutable_weights=False is supported with trtforge.compile(ir='dynamo') only: torch.compile "
+            "regions lose the model's parameter names that refit maps engine weights to"
+        )
+
+
 def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict | None = None, *,
                      manager: PackManager | None = None, observers: Sequence[NetworkObserver] = ()) -> Callable:
     """Dynamo backend: compile one captured region; on failure, run it eagerly and record why."""
     cfg = CompileSettings.from_kwargs(**(options or {}))
+    refuse_refit_through_dynamo(cfg)
     sinks = _collectors.get()
     number = len(sinks[0]) if sinks else 0
     report = CompileReport(model=f"torch.compile region {number}", precision=str(cfg.precision).replace("torch.", ""))
@@ -120,15 +133,20 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
 def _adopt(report: CompileReport, opened: CompileReport) -> CompileReport:
     """Keep the report already handed to collectors, filled with what the session resolved."""
     report.backend, report.target_backend, report.packs = opened.backend, opened.target_backend, opened.packs
+    report.timings_s.update(opened.timings_s)
     return report
 
 
 def _compile_region(session: Session, gm: torch.fx.GraphModule, specs: Sequence[Input],
                     tensors: Sequence[torch.Tensor]) -> Any:
     """The same stages as ``trtforge.compile``: capture (export of the region), lower, compile_graph."""
+    from .precision.select import WRAPPED
+    from .validation.float32 import fp32_weights
+
     ep = pipeline.capture(session, gm, specs, tensors)
     lowered = pipeline.lower(session, ep)
-    result = pipeline.compile_graph(session, lowered, specs, tensors)
+    weights = fp32_weights(gm, WRAPPED) if session.settings.precision != torch.float32 else None
+    result = pipeline.compile_graph(session, lowered, specs, tensors, weights, region=True)
     session.report.timings_s["total"] = time.perf_counter() - session.started
     return result
 
@@ -165,4 +183,6 @@ def combine(name: str, regions: list[CompileReport]) -> CompileReport:
         out.compute_nodes += r.compute_nodes
         out.engines.extend(r.engines)
         out.fallback.extend(r.fallback)
+        out.kept_fp32.extend(r.kept_fp32)
+        out.node_precision.update(r.node_precision)
     return out

@@ -25,10 +25,10 @@ from torch.fx import GraphModule, Node
 
 from . import backend as _backend
 from ._progress import stage as _announce
-from .conversion.engine import build_engine
+from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
-from .lowering import Lowered, capture as _capture, lower_exported
+from .lowering import REFIT_TRACKER, Lowered, capture as _capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
@@ -39,7 +39,8 @@ from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
 from .runtime.program import is_compute
-from .settings import CompileSettings, Input
+from .precision.select import WRAPPED
+from .settings import CompileSettings, Input, profile_count
 from .validation.float32 import record
 from .validation.inputs import with_input_hint
 from .validation.validate import validate as _validate
@@ -108,6 +109,14 @@ def resolve_backends(cfg: CompileSettings) -> tuple[_backend.Backend | None, str
             f"{target!r} cannot be built here. Pass build=False to construct and validate the "
             f"networks for {target!r} without building them."
         )
+    refused = _backend.feature_refusals(cfg.requested_features(), target,
+                                        name if cfg.build and not cfg.dryrun else None,
+                                        torch.cuda.is_available())
+    if refused:
+        raise CompilationError(
+            f"these settings cannot be honoured (target backend {target!r}, building with "
+            f"{name if cfg.build else 'no build'!r}):\n  " + "\n  ".join(refused)
+        )
     return backend, target
 
 
@@ -133,9 +142,9 @@ def lower(session: Session, ep: torch.export.ExportedProgram) -> GraphModule:
 
 def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
                   examples: Sequence[torch.Tensor | None],
-                  fp32_weights: Mapping[str, torch.Tensor] | None = None) -> Any:
+                  fp32_weights: Mapping[str, torch.Tensor] | None = None, region: bool = False) -> Any:
     """Partition a lowered graph, convert, validate and build each partition, and assemble the
-    program (the report with ``dryrun=True``).
+    program (the report with ``dryrun=True``). ``region``: ``gm`` is one torch.compile region of several.
 
     ``fp32_weights``: the model's float32 weights by graph attribute name, for nodes kept in
     float32 and the float32 reference of validation under a reduced precision.
@@ -146,6 +155,9 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
     """
     cfg, report = session.settings, session.report
     checking = cfg.validate or AUTO in cfg.keep_fp32
+    tracker = gm.meta.pop(REFIT_TRACKER, None)
+    for name, t in (fp32_weights or {}).items() if tracker is not None else ():
+        tracker.seed(name[len(WRAPPED) + 1:] if name.startswith(WRAPPED + ".") else name, t)  # keep_fp32's
     with session.stage("partitioning", "reading the symbolic sizes"):
         ranges = symbol_ranges(gm, specs)
     sets: list[list[torch.Tensor]] = []
@@ -153,7 +165,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         with session.stage("validation", "making example inputs"):
             sets = example_sets(specs, examples)
     if cfg.keep_fp32:
-        keep_fp32(session, gm, sets, fp32_weights, ranges)
+        keep_fp32(session, gm, sets, fp32_weights, ranges, region)
     if cfg.precision != torch.float32:
         report.node_precision = node_precisions(gm, cfg.precision)
     part = partition(session, gm)
@@ -162,6 +174,8 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         return report
     for name in ("conversion", "validation", "build"):
         report.timings_s.setdefault(name, 0.0)
+    n_profiles = profile_count(specs)
+    profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
     with session.stage("assembly", "cutting the graph into partitions"):
         subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
     refs = reference_values(session, gm, subs, specs, examples, sets, fp32_weights) if checking else None
@@ -170,7 +184,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
         er = _engine_report(p.name, p.nodes, status="network_only")
         try:
-            net = convert(session, p, part, sub, ins, outs, ranges, of)
+            net = convert(session, p, part, sub, ins, outs, ranges, of, profile_ranges, tracker)
             er.requires_output_allocator = net.requires_output_allocator
             if refs is not None:
                 er.validation = validate(session, net, sub, ins, outs, refs, of)
@@ -190,13 +204,18 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
 
 
 def keep_fp32(session: Session, gm: GraphModule, sets: list[list[torch.Tensor]],
-              fp32_weights: Mapping[str, torch.Tensor] | None, ranges: Mapping[Any, tuple[int, int, int]]) -> None:
-    """Mark the nodes that compute in float32 under a reduced precision (``keep_fp32``)."""
+              fp32_weights: Mapping[str, torch.Tensor] | None, ranges: Mapping[Any, tuple[int, int, int]],
+              region: bool = False) -> None:
+    """Mark the nodes that compute in float32 under a reduced precision (``keep_fp32``); in a
+    torch.compile region, names matching nothing there may match in another region."""
     cfg, report = session.settings, session.report
     search = AUTO in cfg.keep_fp32
     with session.stage("precision", "keeping nodes in float32" + (" (precision search)" if search else "")):
         convert_all = None if cfg.dryrun else (lambda g: _networks(session, g, ranges))
-        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert_all)
+        elsewhere: list[str] | None = [] if region else None
+        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert_all, elsewhere)
+    if elsewhere:
+        report.passes.append(f"keep_fp32 names matching nothing in this region: {elsewhere}")
     if convert_all is None and search:
         report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
 
@@ -233,10 +252,14 @@ def reference_values(session: Session, gm: GraphModule, subs: Sequence[tuple[Gra
 
 
 def convert(session: Session, p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node],
-            outs: Sequence[Node], ranges: Mapping[Any, tuple[int, int, int]], of: str = "") -> Network:
-    """The TensorRT network of partition ``p`` (not built), made with the session's backend."""
+            outs: Sequence[Node], ranges: Mapping[Any, tuple[int, int, int]], of: str = "",
+            profile_ranges: Sequence[Mapping[Any, tuple[int, int, int]]] = (), tracker: Any = None) -> Network:
+    """The TensorRT network of partition ``p`` (not built), made with the session's backend, with
+    its builder configuration (``net.config``: profiles and engine features)."""
     with session.stage("conversion", f"converting {of or p.name}"):
-        return _network(session, p, part, sub, ins, outs, ranges)
+        net = _network(session, p, part, sub, ins, outs, ranges, profile_ranges, tracker)
+        net.config = builder_config(net, session.settings)
+        return net
 
 
 def validate(session: Session, net: Network, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
@@ -255,14 +278,19 @@ def validate(session: Session, net: Network, sub: GraphModule, ins: Sequence[Nod
 def build(session: Session, net: Network, of: str = "") -> torch.Tensor:
     """The serialized engine of ``net``, built by the backend that made it."""
     with session.stage("build", f"building engine {of or net.name}"):
-        return build_engine(net, session.settings)
+        return build_engine(net, session.settings, net.config)
 
 
 def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Sequence[Node],
                   outs: Sequence[Node], engine: torch.Tensor | None) -> TRTEngineModule:
     """The module that runs ``engine`` (or holds the checked network when not built)."""
     with session.stage("assembly"):
-        return TRTEngineModule(engine, _metadata(net, nodes, ins, outs, engine))
+        md = _metadata(net, nodes, ins, outs, engine)
+        for k, v in {**feature_metadata(net.config, session.settings, net.backend),
+                     **(build_device() if engine is not None else {})}.items():
+            setattr(md, k, v)
+        md.refit_map, md.unrefittable = net.refit_map, net.unrefittable
+        return TRTEngineModule(engine, md)
 
 
 def assemble(session: Session, gm: GraphModule, part: PartitionResult, modules: list[torch.nn.Module]) -> GraphModule:
@@ -275,8 +303,9 @@ def assemble(session: Session, gm: GraphModule, part: PartitionResult, modules: 
 
 # --- helpers ------------------------------------------------------------------------------------
 
-def symbol_ranges(gm: GraphModule, specs: Sequence[Input]) -> dict[Any, tuple[int, int, int]]:
-    """Map each export symbol that is an input dimension to its (min, opt, max)."""
+def symbol_ranges(gm: GraphModule, specs: Sequence[Input], profile: int | None = None) -> dict[Any, tuple[int, int, int]]:
+    """Map each export symbol that is an input dimension to its (min, opt, max): over all
+    optimization profiles, or in profile ``profile``."""
     ranges: dict[Any, tuple[int, int, int]] = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for node, spec in zip(placeholders, specs):
@@ -287,39 +316,56 @@ def symbol_ranges(gm: GraphModule, specs: Sequence[Input]) -> dict[Any, tuple[in
             if isinstance(d, torch.SymInt):
                 expr = d.node.expr
                 if getattr(expr, "is_Symbol", False):
-                    ranges[expr] = (spec.min_shape[i], spec.opt_shape[i], spec.max_shape[i])  # type: ignore[index]
+                    shapes = (spec.min_shape, spec.opt_shape, spec.max_shape)
+                    if profile is not None:
+                        shapes = spec.profiles[min(profile, len(spec.profiles) - 1)]  # type: ignore[index,arg-type]
+                    ranges[expr] = tuple(s[i] for s in shapes)  # type: ignore[assignment,index]
     return ranges
 
 
 def example_sets(specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> list[list[torch.Tensor]]:
-    """Inputs to check numerics with: the given examples, else random at min/opt/max."""
+    """Inputs to check numerics with: the given examples, else random at min/opt/max (repeated
+    shapes checked once); with several optimization profiles, at each profile's min, opt and max."""
     gen = torch.Generator().manual_seed(0)
     sets = []
-    for which in ("min", "opt", "max"):
-        batch = []
-        for s, e in zip(specs, examples):
-            batch.append(e if e is not None and not s.is_dynamic else s.example(which, generator=gen))
-        if not any(all(a.shape == b.shape for a, b in zip(batch, prev)) for prev in sets):
-            sets.append(batch)
+    count = profile_count(specs)
+    for k in range(count):
+        mine: list[list[torch.Tensor]] = []
+        for which in ("min", "opt", "max"):
+            batch = []
+            for s, e in zip(specs, examples):
+                if e is not None and not s.is_dynamic:
+                    batch.append(e)
+                else:
+                    batch.append(s.example(which, generator=gen, profile=min(k, len(s.profiles) - 1)))  # type: ignore[arg-type]
+            if count > 1 or not any(all(a.shape == b.shape for a, b in zip(batch, prev)) for prev in mine):
+                mine.append(batch)
+        sets.extend(mine)
     return sets
 
 
 def _network(session: Session, p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node],
-             outs: Sequence[Node], ranges: Mapping[Any, tuple[int, int, int]]) -> Network:
+             outs: Sequence[Node], ranges: Mapping[Any, tuple[int, int, int]],
+             profile_ranges: Sequence[Mapping[Any, tuple[int, int, int]]] = (), tracker: Any = None) -> Network:
     specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
     constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
     return build_network(p.name, p.nodes, ins, outs, specs_by_node, session.settings, ranges, constants,
-                         backend=session.backend, observers=session.observers)
+                         profile_ranges, tracker, backend=session.backend, observers=session.observers)
 
 
 def _networks(session: Session, gm: GraphModule,
               ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
-    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search;
+    with ``fallback_on_error`` a partition that does not convert is left out: it will run in PyTorch)."""
     part = Partitioner(session.registry, session.settings, session.target).run(gm.graph)
     out = []
     for p in part.partitions:
         sub, ins, outs = extract(gm, p.nodes, p.name)
-        out.append((_network(session, p, part, sub, ins, outs, ranges), ins, outs))
+        try:
+            out.append((_network(session, p, part, sub, ins, outs, ranges), ins, outs))
+        except ConversionError:
+            if not session.settings.fallback_on_error:
+                raise
     return out
 
 
@@ -367,8 +413,9 @@ def _metadata(net: Network, nodes: Sequence[Node], ins: Sequence[Node], outs: Se
         return str(d).replace("torch.", "")
 
     inputs = [
-        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof])
-        for name, d, prof in zip(net.input_names, net.input_dtypes, net.profiles)
+        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof],
+                   profiles=[[list(s) for s in ps[i]] for ps in net.profile_sets] or None)
+        for i, (name, d, prof) in enumerate(zip(net.input_names, net.input_dtypes, net.profiles))
     ]
     shape = lambda n: tuple(getattr(n.meta.get("val"), "shape", ()))  # noqa: E731
     exprs = symbolic_shape_exprs([shape(n) for n in ins], [shape(n) for n in outs])

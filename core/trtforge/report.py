@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -11,8 +12,9 @@ from typing import Any, Iterator, Literal
 #: what became of a partition: an engine, a checked network only (build=False), left to
 #: PyTorch after a failure (fallback_on_error), or planned only (dryrun)
 EngineStatus = Literal["built", "network_only", "fallback", "dryrun"]
-#: the engine cache's outcome: "" (no cache), "hit", "miss", "corrupt" (entry rebuilt) or "not_stored"
-CacheOutcome = Literal["", "hit", "miss", "corrupt", "not_stored"]
+#: the engine cache's outcome: "" (no cache), "hit", "refit" (a hit whose refittable engines get this
+#: model's weights), "miss", "corrupt" (entry rebuilt) or "not_stored"
+CacheOutcome = Literal["", "hit", "refit", "miss", "corrupt", "not_stored"]
 
 
 @dataclass
@@ -98,7 +100,8 @@ class CompileReport:
         return d
 
     def to_json(self, path: str | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2, default=str)
+        """The report as strict JSON (an infinite or NaN error, e.g. an overflow's, is the string "inf")."""
+        text = json.dumps(_finite(self.to_dict()), indent=2, default=str, allow_nan=False)
         if path:
             from ._io import atomic_write_text
 
@@ -177,9 +180,21 @@ class CompileReport:
             console.print(t)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as its string ("inf", "-inf", "nan"): JSON has none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 _CACHE_OUTCOMES = {
     "hit": "hit (loaded: lowering, partitioning, conversion and the build were skipped)",
     "miss": "miss (compiled, then stored)",
+    "refit": "hit with other weights (refittable engines: refitted with this model's weights, not rebuilt)",
     "corrupt": "the entry was damaged: deleted, compiled again and stored",
     "not_stored": "miss (compiled, but not stored: see the warning)",
 }

@@ -14,7 +14,10 @@ from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
 from . import factories, passes
 from .canonicalize import can_rewrite, canonicalize
-from .export import ExportError, apply_precision, export
+from .export import WRAPPED, ExportError, apply_precision, export
+
+#: ``gm.meta`` key of a refittable compile's weight tracker (lowering -> conversion)
+REFIT_TRACKER = "trtforge_refit_tracker"
 
 __all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower_exported", "lower_graph"]
 
@@ -103,7 +106,15 @@ def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, 
         fired = sorted(qualified_op_name(op) for op in before if op in table)
         gm = ep.module()
         ran = []
-    gm, more = lower_graph(gm, settings, manager)
+    if settings.refittable:
+        from ..refit.tracker import seed_from_module
+
+        tracker = seed_from_module(gm, strip_prefix=WRAPPED + "." if settings.precision != torch.float32 else "")
+        with tracker:  # passes that compute weights (folding) are recorded too
+            gm, more = lower_graph(gm, settings, manager)
+        gm.meta[REFIT_TRACKER] = tracker
+    else:
+        gm, more = lower_graph(gm, settings, manager)
     return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1})
 
 
@@ -122,30 +133,35 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
     sig = ep.graph_signature
     if getattr(sig, "buffers_to_mutate", None) or getattr(sig, "user_inputs_to_mutate", None):
         return None
-    constant = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers) | set(sig.inputs_to_lifted_tensor_constants)
-    folded = {n.name for n in factories.cluster(ep.graph, lambda n: n.op == "placeholder" and n.name in constant)
-              if n.op == "call_function"}
-    swaps = {}
-    for node in ep.graph.nodes:
-        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload) or node.name in folded:
-            continue
+    swaps: dict[str, Any] = {}
+
+    def blocks(node: torch.fx.Node) -> bool:
+        """Whether ``node`` needs the re-trace (recording in-place ops that can be made functional)."""
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+            return False
         op = node.target
         if op in converted or passes.is_noop(node):
-            continue
+            return False
         functional = _functional_variant(op)
         if functional is not None and functional in converted and _safe_to_functionalize(node):
             swaps[node.name] = functional
-            continue
+            return False
         if can_rewrite(node, converted):
-            continue
+            return False
         # CompositeImplicitAutograd ops (flatten, chunk, narrow, expand_as, ...) are not keys of
         # the table, yet run_decompositions decomposes them: they need the re-trace too
-        if op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
-                op.name(), "CompositeImplicitAutograd"):
-            return None
+        return bool(op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
+            op.name(), "CompositeImplicitAutograd"))
+
+    constant = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers) | set(sig.inputs_to_lifted_tensor_constants)
+    folded = {n.name for n in factories.cluster(ep.graph, lambda n: n.op == "placeholder" and n.name in constant,
+                                                blocks) if n.op == "call_function"}
+    swaps.clear()  # recorded again below, for the nodes that stay
+    if any(blocks(node) for node in ep.graph.nodes if node.name not in folded):
+        return None
     gm = ep.module()
     if folded:  # the same cluster, found again where constants are attributes, evaluated
-        nodes = factories.cluster(gm.graph, lambda n: n.op == "get_attr")
+        nodes = factories.cluster(gm.graph, lambda n: n.op == "get_attr", lambda n: True)
         if {n.name for n in nodes if n.op == "call_function"} != folded or not factories.fold(gm, nodes):
             return None
     for node in gm.graph.nodes:

@@ -83,6 +83,17 @@ def _masked_fill(node: Node, graph: Graph) -> Node | None:
     return _named_call(graph, aten.where.ScalarSelf, (mask, value, x))
 
 
+def _to(node: Node, graph: Graph) -> Node | None:
+    # Tensor.to(device, dtype) on the device the tensor is on: a dtype conversion
+    return _named_call(graph, aten._to_copy.default, (node.args[0],), {"dtype": node.meta["val"].dtype})
+
+
+def _same_device(node: Node) -> bool:
+    x, val = node.args[0], node.meta.get("val")
+    xval = x.meta.get("val") if isinstance(x, Node) else None
+    return isinstance(val, torch.Tensor) and isinstance(xval, torch.Tensor) and val.device == xval.device
+
+
 def _same_dtype_out(node: Node) -> bool:
     """The node's result has its first input's dtype (no promotion a rewrite could get wrong)."""
     x, val = node.args[0], node.meta.get("val")
@@ -103,6 +114,7 @@ REWRITES: dict[Any, tuple[Callable[[Node, Graph], Node | None], tuple[Any, ...]]
     aten.softmax.int: (_softmax, (aten._softmax.default,)),
     aten.contiguous.default: (_contiguous, (aten.clone.default,)),
     aten.masked_fill.Scalar: (_masked_fill, (aten.where.ScalarSelf,)),
+    aten.to.device: (_to, (aten._to_copy.default,)),
 }
 
 
@@ -123,6 +135,8 @@ def can_rewrite(node: Node, converted: set) -> bool:
     if entry[0] is _masked_fill:  # a floating tensor keeps its dtype with a Python scalar in where
         return (_same_dtype_out(node) and node.meta["val"].dtype.is_floating_point
                 and isinstance(node.args[2], (int, float)) and not isinstance(node.args[2], bool))
+    if entry[0] is _to:
+        return _same_device(node) and node.kwargs.get("memory_format") in (None, torch.preserve_format)
     return True
 
 

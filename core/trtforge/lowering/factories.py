@@ -1,11 +1,13 @@
-"""Tensors a program builds in place from factories, evaluated once at compile time.
+"""Tensors a program builds from factories that would cost a re-trace, evaluated once at compile time.
 
 torchvision's ``swin_t`` builds its shifted-window attention mask with ``new_zeros`` and
-slice assignments (``fill_`` on views of it). In-place ops on views are what only
-``run_decompositions``' re-trace of the whole program makes functional (seconds: more than
-the export itself). Such a cluster depends on nothing the caller passes (static sizes and
-constants only), so it is evaluated here in program order, which is exactly what the
-program computes, and its results are read as constants: no re-trace is needed for it.
+slice assignments (``fill_`` on views of it); transformers' LLaMA builds its causal mask from
+``arange`` with ``diff``, ``new_ones`` and ``&``. In-place ops on views, and ops no pack
+converts, are what only ``run_decompositions``' re-trace of the whole program handles
+(seconds: more than the export itself). Such a cluster depends on nothing the caller passes
+(static sizes and constants only), so it is evaluated here in program order, which is
+exactly what the program computes, and its results are read as constants: no re-trace is
+needed for it. Clusters that need no re-trace are left to constant folding after lowering.
 
 A cluster is evaluated only if it is safe to read its final values: every in-place op
 writes a tensor the cluster created (never a weight), and nothing outside the cluster
@@ -88,12 +90,12 @@ def _alias_root(node: Node) -> Node:
     return node
 
 
-def cluster(graph: Graph, is_constant: Callable[[Node], bool]) -> list[Node]:
-    """Nodes to evaluate at compile time (in program order), or [] when there is no in-place
-    factory cluster or it is not safe to fold."""
+def cluster(graph: Graph, is_constant: Callable[[Node], bool], needs_retrace: Callable[[Node], bool]) -> list[Node]:
+    """Nodes to evaluate at compile time (in program order), or [] when no factory-built value
+    needs the re-trace (an in-place op, or an op ``needs_retrace`` names) or folding is not safe."""
     known, fresh = _computable(graph, is_constant)
     mutations = [n for n in fresh if _mutates(n)]
-    if not mutations or any(_mutates(n) and n not in fresh for n in known):
+    if not (mutations or any(needs_retrace(n) for n in fresh)) or any(_mutates(n) and n not in fresh for n in known):
         return []
     order = {n: i for i, n in enumerate(graph.nodes)}
     last_write: dict[Node, int] = {}

@@ -137,6 +137,18 @@ def inspect_saved(path: str | os.PathLike[str]) -> dict[str, Any]:
                 "device": md.get("device", 0),
                 "compute_capability": md.get("compute_capability", ""),
             },
+            "features": {
+                "builder_flags": md.get("builder_flags", []),
+                "refittable": md.get("refittable", False),
+                "weights_stripped": md.get("weights_stripped", False),
+                "version_compatible": md.get("version_compatible", False),
+                "max_aux_streams": md.get("max_aux_streams"),
+                "runtime_cache_path": md.get("runtime_cache_path", ""),
+                "device_name": md.get("device_name", ""),
+                "optimization_profiles": max([len(t.get("profiles") or []) for t in md.get("inputs", [])] or [1]),
+                "refittable_weights": len(md.get("refit_map", {}).get("weights", {})),
+                "unrefittable": md.get("unrefittable", {}),
+            },
             "source_nodes": md.get("source_nodes", []),
         })
     return {

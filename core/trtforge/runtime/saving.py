@@ -159,6 +159,33 @@ def _engine_nodes(ep: torch.export.ExportedProgram) -> list[torch.fx.Node]:
     return [n for n in ep.graph.nodes if is_engine_node(n)]
 
 
+def _strip_engines(engines: Sequence[Any]) -> list[tuple[Any, Any, Any]]:
+    """Swap each engine's bytes for a weight-stripped serialization (for the length of a save);
+    returns what to put back."""
+    import dataclasses
+
+    from ..errors import RefitError
+    from .metadata import engine_sha256
+
+    fixed = [e.metadata.name for e in engines if not e.metadata.refittable]
+    if fixed:
+        raise RefitError(
+            f"cannot save with strip_weights=True: engine(s) {fixed} were built with immutable_weights=True, "
+            "so their weights cannot be refitted on load; compile with immutable_weights=False"
+        )
+    restore = []
+    for e in engines:
+        if e.metadata.weights_stripped:
+            continue
+        data = e._runner_or_create().serialize_without_weights()  # TensorRT, on the engine's GPU
+        restore.append((e, e.engine, e.metadata))
+        e.engine = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        e.metadata = dataclasses.replace(e.metadata, weights_stripped=True, sha256=engine_sha256(e.engine),
+                                         engine_bytes=int(e.engine.numel()))
+        e._metadata_json = None
+    return restore
+
+
 def save(
     module: torch.nn.Module,
     path: str | os.PathLike[str],
@@ -168,6 +195,7 @@ def save(
     kwarg_inputs: dict[str, Any] | None = None,
     dynamic_shapes: Any = None,
     strict: bool = False,
+    strip_weights: bool = False,
 ) -> None:
     """Save a compiled program as a torch.export ``.pt2`` archive that :func:`load` reads back.
 
@@ -177,6 +205,11 @@ def save(
     as is. Raises if an engine was compiled with ``build=False``, and
     :class:`trtforge._io.OutputWriteError` (naming the path and the reason) if the file cannot be
     written; the file that was at ``path`` is then unchanged.
+
+    ``strip_weights=True`` writes every engine without its refittable weights (engines
+    compiled with ``immutable_weights=False``); ``load(path, weights=model)`` refits them.
+    Stripping a built engine re-serializes it with TensorRT (a GPU); engines built with
+    ``strip_engine_weights=True`` are already stripped.
     """
     from .._io import atomic_write, check_output_path
     from .module import TRTEngineModule
@@ -199,8 +232,13 @@ def save(
     _fill_shape_exprs(module)
     from .._eval import eval_mode
 
-    with eval_mode(module):
-        ep = torch.export.export(module, args, kwarg_inputs, dynamic_shapes=dynamic_shapes, strict=strict)
+    restore = _strip_engines(engines) if strip_weights else []
+    try:
+        with eval_mode(module):
+            ep = torch.export.export(module, args, kwarg_inputs, dynamic_shapes=dynamic_shapes, strict=strict)
+    finally:
+        for e, engine, md in restore:
+            e.engine, e.metadata, e._metadata_json = engine, md, None
     nodes = _engine_nodes(ep)
     if len(nodes) < len(engines):
         warnings.warn(

@@ -29,6 +29,16 @@ class ShiftedWindowMask(torch.nn.Module):
         return torch.softmax(x + m, dim=-1).transpose(1, 2).contiguous().view(1, 512)
 
 
+class CausalMask(torch.nn.Module):
+    """transformers' LLaMA pattern: a mask built from ``arange`` with ops no pack converts (diff, new_ones, &)."""
+
+    def forward(self, x):  # x: [1, 8, 8] attention scores
+        pos = torch.arange(8)
+        packed = torch.diff(pos, prepend=pos[:1] - 1) != 1
+        mask = x.new_ones((8, 8), dtype=torch.bool) & (pos[None, :] <= pos[:, None]) & (packed[None, :] == 0)
+        return torch.softmax(x.masked_fill(mask == 0, -1e4), -1)
+
+
 class ReadBeforeWrite(torch.nn.Module):
     """A factory tensor read by the program before it is written: its final value must not be used."""
 
@@ -53,6 +63,14 @@ def test_in_place_mask_is_evaluated_once_without_a_retrace():
     torch.testing.assert_close(lowered.gm(x), ShiftedWindowMask()(x), rtol=0, atol=0)
     result = check_converts(ShiftedWindowMask(), [x])
     assert len(result.report.engines) == 1
+
+
+def test_mask_from_unconverted_factory_ops_is_evaluated_once_without_a_retrace():
+    x = torch.randn(1, 8, 8)
+    lowered = _lowered(CausalMask(), x)
+    assert SKIPPED in lowered.passes
+    torch.testing.assert_close(lowered.gm(x), CausalMask()(x), rtol=0, atol=0)
+    assert len(check_converts(CausalMask(), [x]).report.engines) == 1
 
 
 def test_factory_read_before_its_last_write_is_not_folded():
