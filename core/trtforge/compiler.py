@@ -122,19 +122,26 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
             packs = [(r.name, r.version) for r in manager.loaded()]
             key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
             hit = _cache_lookup(cache, key, cfg, report)
+            if hit is not None and cfg.refittable:
+                hit = _refit_hit(hit, ep, model, report)
         if hit is not None:
-            hit.trtforge_report.cache = "hit"
+            hit.trtforge_report.cache = report.cache
             hit.trtforge_report.warnings = [*report.warnings, *_validated_hit_note(hit.trtforge_report, cfg)]
             hit.trtforge_report.timings_s = {**report.timings_s, "total": time.perf_counter() - t0}
             return hit
     stage("lowering")
     lowered = lower_exported(ep, cfg, manager)
-    del ep  # its graph (and every FakeTensor in it) is not needed past lowering
+    if not cfg.refittable:
+        del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.timings_s.update(lowered.timings)
     weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)
     if cache is not None and key is not None and not isinstance(result, CompileReport):
+        if cfg.refittable:
+            from .cache import weights_digest
+
+            result.trtforge_weights = weights_digest(ep)
         stage("storing in the engine cache")
         with report.timed("cache"):
             _cache_store(cache, key, result, report)
@@ -168,6 +175,30 @@ def _cache_lookup(cache: Any, key: str, cfg: CompileSettings, report: CompileRep
         _warn(report, "validate=True: the cached program was not validated (or with a looser tolerance), so it "
                       "was compiled again and validated")
         return None
+    return hit
+
+
+def _refit_hit(hit: Any, ep: Any, model: torch.nn.Module, report: CompileReport) -> Any:
+    """A hit for a refittable program (its key leaves the weights out): the same weights are a plain
+    hit; other weights are refitted into its engines, unless PyTorch fallback segments hold weights
+    of their own (then it is a miss, compiled again)."""
+    from .cache import weights_digest
+    from .refit import refit_module_weights
+    from .runtime.module import TRTEngineModule
+
+    digest = weights_digest(ep)
+    if getattr(hit, "trtforge_weights", None) == digest:
+        return hit
+    engine_tensors = {id(m.engine) for m in hit.modules() if isinstance(m, TRTEngineModule)}
+    own = [n for n, t in [*hit.named_parameters(), *hit.named_buffers()] if id(t) not in engine_tensors]
+    if own:
+        report.cache = "miss"
+        _warn(report, f"engine cache: the cached program has other weights and PyTorch fallback segments with "
+                      f"weights of their own ({own[:3]}...), which refit does not change: compiled again")
+        return None
+    refit_module_weights(hit, model, strict=False)
+    hit.trtforge_weights = digest
+    report.cache = "refit"
     return hit
 
 
@@ -401,12 +432,17 @@ def _network(p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node
 
 def _networks(gm: GraphModule, cfg: CompileSettings, manager: PackManager, target: str,
               ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
-    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search;
+    with ``fallback_on_error`` a partition that does not convert is left out: it will run in PyTorch)."""
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
     out = []
     for p in part.partitions:
         sub, ins, outs = extract(gm, p.nodes, p.name)
-        out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
+        try:
+            out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
+        except ConversionError:
+            if not cfg.fallback_on_error:
+                raise
     return out
 
 

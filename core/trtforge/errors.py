@@ -76,16 +76,16 @@ class CompilationError(TRTForgeError, RuntimeError):
     """Compilation cannot produce what the settings ask for; the message says which nodes and why."""
 
 
+class PrecisionSettingError(SettingError, CompilationError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
+
+
 class ExportError(CompilationError):
     """torch.export could not capture the model with the given inputs."""
 
 
 class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
-
-
-class PrecisionSettingError(CompilationError, ValueError):
-    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
 
 
 class ConversionError(CompilationError):

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import torch
 from torch.fx import GraphModule, Node
 
-from ..errors import PrecisionSettingError
+from ..errors import PrecisionSettingError, SettingError
 from ..lowering.export import WRAPPED as _WRAPPED
 from ..plugins.converters import op_name, qualified_op_name
 
@@ -81,7 +81,7 @@ def normalize(value: object) -> tuple[str, ...]:
         elif isinstance(item, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
             out.add(qualified_op_name(item) if isinstance(item, torch._ops.OpOverload) else item._qualified_op_name)
         else:
-            raise TypeError(
+            raise SettingError(
                 f"keep_fp32: {item!r} is a {type(item).__name__}; give op names ('aten::softmax'), node names, "
                 "module paths ('encoder.norm'), module classes (torch.nn.LayerNorm) or 'auto'"
             )
