@@ -200,3 +200,53 @@ def test_refit_changes_the_engine_output():  # pragma: no cover - needs a GPU wi
     trtforge.refit_module_weights(compiled, new)
     x = torch.randn(1, 4).cuda()
     torch.testing.assert_close(compiled(x), new(x), rtol=1e-3, atol=1e-3)
+
+
+def test_engine_cache_refits_a_hit_with_other_weights(tmp_path):
+    """Refittable programs are cached without their weights: the same weights are a plain hit,
+    other weights a hit whose engines get the new weights (mapped, checked, handed to the engine:
+    the Refitter runs on a GPU), never a rebuild."""
+    make = lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()  # noqa: E731
+    settings = dict(min_block_size=1, engine_cache_dir=str(tmp_path), **NETWORK_ONLY)
+    x = [torch.randn(1, 4)]
+    old, new = _randomize(make(), 0), _randomize(make(), 1)
+    first = trtforge.compile(old, x, **settings)
+    assert first.trtforge_report.cache == "miss"
+    again = trtforge.compile(old, x, **settings)
+    assert again.trtforge_report.cache == "hit" and engines_of(again)[0]._pending_weights is None
+    refit = trtforge.compile(new, x, **settings)
+    assert refit.trtforge_report.cache == "refit" and "lowering" not in refit.trtforge_report.timings_s
+    pending = engines_of(refit)[0]._pending_weights
+    _, nets = _compile_networks(new, x, min_block_size=1, **NETWORK_ONLY)
+    assert set(pending) == set(nets[0].refit_tensors)
+    for name, t in pending.items():
+        assert torch.equal(t, nets[0].refit_tensors[name]), name
+    fixed = dict(min_block_size=1, engine_cache_dir=str(tmp_path), build=False, target_backend="tensorrt")
+    trtforge.compile(old, x, **fixed)
+    assert trtforge.compile(new, x, **fixed).trtforge_report.cache == "miss"  # weights stay in the key
+
+
+def test_refit_through_torch_compile_is_refused_before_any_work():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()).eval()
+    with pytest.raises(trtforge.CompilationError, match=r"ir='dynamo'\) only"):
+        trtforge.compile(model, [torch.randn(1, 4)], ir="torch_compile", **NETWORK_ONLY)
+
+
+def test_cache_hit_with_other_weights_and_fallback_weights_is_compiled_again(tmp_path):
+    """Refit changes engines only: a cached program whose PyTorch segments hold weights is rebuilt."""
+    class LinearThenMatmul(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.w = torch.nn.Linear(4, 8), torch.nn.Parameter(torch.randn(8, 2))
+
+        def forward(self, x):
+            return torch.relu(self.lin(x)) @ self.w
+
+    make = lambda: LinearThenMatmul().eval()  # noqa: E731
+    settings = dict(min_block_size=1, engine_cache_dir=str(tmp_path), torch_executed_ops={"aten::matmul", "aten::mm"},
+                    **NETWORK_ONLY)
+    x = [torch.randn(1, 4)]
+    trtforge.compile(_randomize(make(), 0), x, **settings)
+    with pytest.warns(UserWarning, match="weights of their own"):
+        again = trtforge.compile(_randomize(make(), 1), x, **settings)
+    assert again.trtforge_report.cache == "miss" and engines_of(again)
