@@ -9,6 +9,8 @@ converter needs; more building blocks live in :mod:`trtforge.conversion.blocks`.
 """
 from __future__ import annotations
 
+import weakref
+
 from typing import Any, Sequence
 
 import torch
@@ -17,6 +19,18 @@ from .. import backend as _backend
 from ..errors import ConversionError
 from ..settings import CompileSettings
 from . import dtypes
+
+
+#: dtypes whose weights the TensorRT bindings return as numpy arrays (others come back opaque)
+_NUMPY_READABLE = frozenset({torch.float32, torch.float16, torch.int32, torch.int64, torch.int8, torch.uint8, torch.bool})
+#: network -> layer name -> the tensors of weights the bindings cannot show (bfloat16, float8), in the
+#: order they were handed over; read by the reference executor (:func:`unreadable_weights`)
+_UNREADABLE: "weakref.WeakKeyDictionary[Any, dict[str, list[torch.Tensor]]]" = weakref.WeakKeyDictionary()
+
+
+def unreadable_weights(network: Any, layer_name: str) -> list[torch.Tensor]:
+    """The weights of ``layer_name`` that TensorRT's bindings return without their values."""
+    return _UNREADABLE.get(network, {}).get(layer_name, [])
 
 
 class ConversionContext:
@@ -35,6 +49,8 @@ class ConversionContext:
         self.tracker: Any = None
         #: weights handed to TensorRT while tracking: (trt.Weights, tensor, node name)
         self._handed: list[tuple[Any, torch.Tensor, str]] = []
+        #: weights whose type the bindings cannot show as numpy (bfloat16, float8), awaiting their layer
+        self._unreadable: list[torch.Tensor] = []
 
     # -- naming ---------------------------------------------------------------
     def name(self, layer: Any, suffix: str = "") -> Any:
@@ -42,6 +58,9 @@ class ConversionContext:
         base = self.current_node.name if self.current_node is not None else "trtforge"
         self._layer_count += 1
         layer.name = f"{base}/{suffix or layer.type.name.lower()}_{self._layer_count}"
+        if self._unreadable:
+            _UNREADABLE.setdefault(self.net, {})[layer.name] = self._unreadable
+            self._unreadable = []
         return layer
 
     def out(self, layer: Any, suffix: str = "", index: int = 0) -> Any:
@@ -129,6 +148,8 @@ class ConversionContext:
         if t.numel() == 0:
             return self.trt.Weights(dtypes.to_trt(t.dtype))
         w = self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+        if t.dtype not in _NUMPY_READABLE:
+            self._unreadable.append(t)
         if self.tracker is not None:
             node = self.current_node.name if self.current_node is not None else "trtforge"
             self._handed.append((w, t, node))

@@ -84,6 +84,18 @@ def pack_hint(name: str) -> str | None:
     return None
 
 
+def unloaded_pack_note(op: str, records: Mapping[str, Any]) -> str | None:
+    """For an op no loaded pack converts: the installed pack that converts it but is not loaded
+    (disabled by TRTFORGE_DISABLE_PACKS / TRTFORGE_LOAD_PACKS, or failed), in words; else None."""
+    name = op.rsplit(".", 1)[0] if "::" in op and "." in op.split("::", 1)[1] else op
+    dist = pack_hint(name)
+    for rec in records.values():
+        if dist and rec.status != "loaded" and rec.distribution == dist:
+            how = "may convert" if dist == PACK_HINTS["aten::"] else "converts"
+            return f"pack {rec.name!r} ({dist}), which {how} it, is installed but not loaded: {rec.error or rec.status}"
+    return None
+
+
 def node_is_dynamic(node: torch.fx.Node) -> bool:
     """True if any tensor the node reads or produces has a symbolic dimension."""
 

@@ -242,7 +242,7 @@ def run_network(
     env: dict[str, Any] = dict(_validate_inputs(network, inputs))
     pending = [network.get_layer(i) for i in range(network.num_layers)]
     lazy = any(_layer_type(trt, layer) == "CONDITION" for layer in pending)
-    state: dict = {}
+    state: dict = {"_network": network}
     # Layers come in topological order unless set_input rewired one; defer those.
     while pending:
         deferred = []

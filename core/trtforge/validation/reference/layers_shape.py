@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only: the executor imports t
 
 def _constant(ctx: LayerCtx, ins: list) -> list:
     shape = dims(ctx.layer.shape)
-    w = weights(ctx.layer.weights)
+    w = weights(ctx.layer.weights, ctx)
     dtype = ctx.out_dtype(0)
     if w is None:
         return [torch.zeros(shape, dtype=dtype)]
