@@ -103,6 +103,7 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     lowered = lower_exported(ep, cfg, manager)
     del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
+    report.folding = lowered.folding
     report.timings_s.update(lowered.timings)
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)
     report.timings_s["total"] = time.perf_counter() - t0

@@ -15,6 +15,7 @@ from ..settings import CompileSettings, Input
 from . import passes
 from .canonicalize import can_rewrite, canonicalize
 from .export import ExportError, apply_precision, export
+from .folding import FoldResult
 
 __all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower", "lower_exported", "lower_graph"]
 
@@ -25,6 +26,8 @@ class Lowered:
     decompositions: list[str] = field(default_factory=list)
     passes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: what constant folding did and left (``FoldResult.to_dict``)
+    folding: dict[str, Any] = field(default_factory=dict)
 
 
 @functools.cache
@@ -54,7 +57,10 @@ def lower_graph(gm: GraphModule, settings: CompileSettings, manager: PackManager
     the end) and the names of the passes that ran."""
     ran = []
     for name, fn in passes.CORE_PASSES:
-        fn(gm)
+        out = fn(gm)
+        if isinstance(out, FoldResult):
+            gm.meta["trtforge_folding"] = out.to_dict()
+            name = out.summary()
         ran.append(name)
     for pack, fn in manager.lowering_passes():
         out = fn(gm, settings)
@@ -99,7 +105,8 @@ def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, 
         gm = ep.module()
         ran = []
     gm, more = lower_graph(gm, settings, manager)
-    return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1})
+    return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1},
+                   folding=gm.meta.get("trtforge_folding", {}))
 
 
 def _functional_variant(op: Any) -> Any:
