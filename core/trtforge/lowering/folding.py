@@ -31,7 +31,8 @@ aten = torch.ops.aten
 #: most bytes a folded constant may add beyond the weights it is computed from
 GROWTH_LIMIT_BYTES = 4 << 20
 #: ops that only broadcast: a constant made by one of them stays symbolic (its input is folded)
-_BROADCASTS = {aten.expand.default, aten.expand_copy.default, aten.broadcast_to.default}
+_BROADCASTS = {aten.expand.default, aten.expand_copy.default, aten.broadcast_to.default,
+               torch.ops.prims.broadcast_in_dim.default}
 
 
 @dataclass

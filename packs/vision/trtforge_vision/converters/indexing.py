@@ -1,4 +1,5 @@
-"""Advanced indexing: ``x[i, j]`` (index.Tensor), ``x[i, j] = v`` (index_put), index_copy, index_add."""
+"""Advanced indexing: ``x[i, j]`` (index.Tensor), ``x[i, j] = v`` (index_put), index_copy, index_add,
+and searchsorted (indices of insertion points)."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +8,7 @@ from trtforge import Refusal
 from trtforge.conversion import blocks as B
 
 from ._indexing import Indexed, index_values
-from ._util import arg, converter, dtype_of, scalar_value, val
+from ._util import arg, converter, dtype_of, node_arg, scalar_value, val
 
 aten = torch.ops.aten
 
@@ -99,3 +100,36 @@ def index_add(ctx, target, args, kwargs, name):
         src = B.elementwise(ctx, "PROD", src, alpha, dtype=ctx.torch_dtype(x))
     return Indexed(ctx, x, _dim_indices(len(x.shape), dim, idx)).put(ctx, src, accumulate=True)
 
+
+
+def _searchsorted_ok(node, settings):
+    if node_arg(node, 5, "sorter") is not None:
+        return Refusal("searchsorted with a sorter permutation")
+    return True
+
+
+@converter(aten.searchsorted.Tensor, aten.searchsorted.Scalar, validator=_searchsorted_ok)
+def searchsorted(ctx, target, args, kwargs, name):
+    right = bool(arg(args, kwargs, 3, "right", False)) or arg(args, kwargs, 4, "side") == "right"
+    return _insertion_points(ctx, args[0], args[1], right)
+
+
+@converter(aten.bucketize.Tensor)
+def bucketize(ctx, target, args, kwargs, name):
+    return _insertion_points(ctx, args[1], args[0], bool(arg(args, kwargs, 3, "right", False)))
+
+
+def _insertion_points(ctx, seq, values, right: bool):
+    """How many sorted entries lie below each value (``<``, or ``<=`` when ``right``): a
+    comparison against every entry and a sum, so ``values x sequence length`` elements."""
+    seq = ctx.to_trt(seq)
+    values = ctx.to_trt(values if ctx.is_tensor(values) else torch.tensor(scalar_value(values)))
+    dtype = B.result_dtype(ctx, seq, values)
+    seq, values = B.cast(ctx, seq, dtype), B.cast(ctx, values, dtype)
+    if len(seq.shape) == 1:
+        lifted = B.reshape(ctx, seq, [1] * len(values.shape) + [-1])
+    else:
+        lifted = B.unsqueeze(ctx, seq, len(seq.shape) - 1)
+    below = B.compare(ctx, "le" if right else "lt", lifted, B.unsqueeze(ctx, values, len(values.shape)))
+    count = B.reduce(ctx, B.cast(ctx, below, torch.int32), "SUM", [len(lifted.shape) - 1])
+    return B.cast(ctx, count, ctx.output_dtype())
