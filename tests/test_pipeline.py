@@ -37,6 +37,16 @@ def test_compile_builds_engines_around_unsupported_op(toy_manager):
     assert set(rep.timings_s) >= {"export", "lowering", "partitioning", "conversion", "build", "total"}
 
 
+def test_stage_timings_add_up_to_the_total(toy_manager):
+    """Every stage a compile spends time in is reported: the parts add up to the total."""
+    out = trtforge.compile(Chain(), [torch.randn(2, 4)], min_block_size=1, validate=True)
+    t = dict(out.trtforge_report.timings_s)
+    total = t.pop("total")
+    assert set(t) >= {"setup", "export", "lowering", "partitioning", "conversion", "validation", "build", "assembly"}
+    assert t["validation"] > 0 and all(v >= 0 for v in t.values())
+    assert abs(sum(t.values()) - total) <= 0.03 * total, t
+
+
 def test_report_json_shape(toy_manager, tmp_path):
     import json
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 __all__ = [
     "BackendUnavailable",
     "BuildError",
+    "CacheStoreError",
     "CompilationError",
     "ConversionError",
     "ExportError",
+    "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
+    "PrecisionSettingError",
     "ReferenceExecutionError",
+    "RefitError",
     "TRTForgeError",
     "UnsupportedLayerError",
     "ValidationError",
@@ -50,6 +54,17 @@ class PackLoadError(TRTForgeError, RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
 
 
+# -- files --------------------------------------------------------------------------------
+class OutputWriteError(TRTForgeError, OSError):
+    """A file could not be written; the message names the path, the reason and the fix. The file
+    that was at that path before (if any) is unchanged: writes are atomic."""
+
+
+class CacheStoreError(TRTForgeError, RuntimeError):
+    """An engine cache entry was not stored (full disk, unwritable directory, larger than
+    ``engine_cache_size``). The compile reports it as a warning and still returns its program."""
+
+
 # -- compile time -------------------------------------------------------------------------
 class CompilationError(TRTForgeError, RuntimeError):
     """Compilation cannot produce what the settings ask for; the message says which nodes and why."""
@@ -63,6 +78,10 @@ class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
 
 
+class PrecisionSettingError(CompilationError, ValueError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
+
+
 class ConversionError(CompilationError):
     """A converter could not convert a node; the message names the node, op, pack and converter."""
 
@@ -73,6 +92,11 @@ class BuildError(CompilationError):
 
 class ValidationError(CompilationError):
     """A network's outputs disagree with PyTorch beyond tolerance."""
+
+
+class RefitError(TRTForgeError, ValueError):
+    """New weights cannot be mapped onto an engine, or the engine cannot be refitted; the message
+    names the engine, the weight and the cause."""
 
 
 class ReferenceExecutionError(TRTForgeError, RuntimeError):

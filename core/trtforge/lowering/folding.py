@@ -174,7 +174,7 @@ def _replace(gm: GraphModule, node: Node, value: torch.Tensor, attrs: dict[tuple
         return
     result.constants += 1
     result.bytes += value.nbytes
-    replace_with_constant(gm, node, f"_folded_{node.name}", value.detach())
+    replace_with_constant(gm, node, f"_folded_{node.name}", value)  # not detach(): keeps refit recipes
 
 
 def replace_with_constant(gm: GraphModule, node: Node, name: str, value: torch.Tensor) -> Node:

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch.fx import GraphModule, Node
 
-from .folding import fold_constants, replace_with_constant  # noqa: F401 (replace_with_constant: public here)
+from .folding import _fetch, fold_constants, replace_with_constant  # noqa: F401 (re-exported for factories.py)
 
 aten = torch.ops.aten
 

@@ -6,13 +6,14 @@ from typing import Any, Sequence
 
 import torch
 
-from . import modes, runner as _runner_mod
+from . import runner as _runner_mod, state
 from ..errors import (
     ABIVersionError,
     CorruptedProgramError,
     EngineInputError,
     EngineNotBuiltError,
     IncompatibleModesError,
+    RefitError,
 )
 from .metadata import ABI_VERSION, EngineMetadata, engine_sha256, torch_dtype
 from .runner import EngineRunner
@@ -108,6 +109,10 @@ class TRTEngineModule(torch.nn.Module):
         self.output_allocator_enabled = False
         self._graph: _GraphState | None = None
         self._pre_allocated: tuple[Any, list[torch.Tensor]] | None = None
+        #: new weights (refit name -> tensor) to refit into the engine when its runner is created
+        self._pending_weights: dict[str, torch.Tensor] | None = None
+        #: the optimization profile trtforge.runtime.optimization_profile chose (None: by shapes)
+        self.forced_profile: int | None = None
         self._out_dtypes = [torch_dtype(t.dtype) for t in metadata.outputs]
         self._in_dtypes = [torch_dtype(t.dtype) for t in metadata.inputs]
 
@@ -165,6 +170,11 @@ class TRTEngineModule(torch.nn.Module):
         state["_runner"] = None
         state["_graph"] = None
         state["_pre_allocated"] = None
+        if self._pending_weights is not None:
+            raise RefitError(
+                f"engine {self.metadata.name!r} has new weights not yet refitted into it (that happens on a "
+                "GPU, when it first runs): run it once before saving or pickling it"
+            )
         return state
 
     # --- runner ---------------------------------------------------------------------------------
@@ -182,8 +192,32 @@ class TRTEngineModule(torch.nn.Module):
         if self._runner is None:
             if self.engine is None:
                 raise self._not_built()
+            if self.metadata.weights_stripped and self._pending_weights is None:
+                raise RefitError(
+                    f"engine {self.metadata.name!r} was saved without its weights (strip_weights=True or "
+                    "strip_engine_weights=True): load it with trtforge.load(path, weights=model) or call "
+                    "trtforge.refit_module_weights(program, model) first"
+                )
             self._runner = _runner_mod._runner_factory(self.engine, self.metadata, self.device)
+            self._runner.forced_profile = self.forced_profile
+            if self._pending_weights is not None:
+                self._apply_weights(self._runner)
         return self._runner
+
+    # --- refit ------------------------------------------------------------------------------------
+    def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Refit the engine with ``weights`` (refit name -> tensor, as computed by
+        :func:`trtforge.refit.compute_engine_weights`): now if the engine is loaded on its GPU,
+        else when it first runs (refitting needs the deserialized engine, so a GPU)."""
+        self._pending_weights = dict(weights)
+        if self._runner is not None:
+            self._apply_weights(self._runner)
+
+    def _apply_weights(self, runner: EngineRunner) -> None:
+        weights, self._pending_weights = self._pending_weights, None
+        runner.refit(weights)
+        self.reset_cudagraphs()
+        self.metadata.weights_stripped = False
 
     def _not_built(self) -> EngineNotBuiltError:
         return EngineNotBuiltError(
@@ -193,17 +227,12 @@ class TRTEngineModule(torch.nn.Module):
 
     # --- modes ----------------------------------------------------------------------------------
     def _set_flag(self, attr: str, value: bool) -> None:
-        if attr == "output_allocator_enabled" and value and self.pre_allocated_outputs_enabled:
-            raise IncompatibleModesError(
-                f"engine {self.metadata.name!r}: output allocator and pre-allocated outputs cannot be combined"
-            )
-        if attr == "pre_allocated_outputs_enabled" and value and (
-            self.output_allocator_enabled or self.metadata.requires_output_allocator
-        ):
-            raise IncompatibleModesError(
-                f"engine {self.metadata.name!r} runs with an output allocator: pre-allocated outputs "
-                "cannot be combined with it"
-            )
+        if value and attr == "output_allocator_enabled" and self.pre_allocated_outputs_enabled:
+            state.check_modes([self.metadata.name], output_allocator="it is being enabled",
+                              pre_allocated="they are on for this engine")
+        if value and attr == "pre_allocated_outputs_enabled":
+            state.check_modes([self.metadata.name], output_allocator=state.output_allocator_reason(self),
+                              pre_allocated="they are being enabled")
         setattr(self, attr, bool(value))
         if attr == "pre_allocated_outputs_enabled" and not value:
             self._pre_allocated = None
@@ -274,7 +303,7 @@ class TRTEngineModule(torch.nn.Module):
                     )
 
     def _place_inputs(self, inputs: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-        safe = modes.get_multi_device_safe_mode()
+        safe = state.get_multi_device_safe_mode()
         placed = []
         for spec, t in zip(self.metadata.inputs, inputs):
             if t.device != device:
@@ -301,7 +330,7 @@ class TRTEngineModule(torch.nn.Module):
         if device.type == "cuda":
             current = torch.cuda.current_device()
             if current != device.index:
-                if not modes.get_multi_device_safe_mode():
+                if not state.get_multi_device_safe_mode():
                     raise EngineInputError(
                         f"engine {self.metadata.name!r} runs on {device}, but the current CUDA device is "
                         f"cuda:{current}; use `with torch.cuda.device({device.index}):` or turn on "
@@ -322,33 +351,22 @@ class TRTEngineModule(torch.nn.Module):
     def _run_on_device(self, runner: EngineRunner, inputs: list[torch.Tensor],
                        device: torch.device) -> list[torch.Tensor]:
         md = self.metadata
-        mode = modes._mode()
+        subgraph = state.mode() == state.CudaGraphsMode.SUBGRAPH
         capturing = self._capturing(device)
         stream = self._stream(device)
-        use_oa = md.requires_output_allocator or self.output_allocator_enabled
-        if use_oa:
-            if mode == modes.CudaGraphsMode.SUBGRAPH or capturing:
-                raise IncompatibleModesError(
-                    f"engine {md.name!r} runs with an output allocator ("
-                    + ("its output shapes are data-dependent" if md.requires_output_allocator
-                       else "enable_output_allocator is on")
-                    + "), which is incompatible with CUDA graphs; leave CUDA graph mode to run it"
-                )
-            if self.pre_allocated_outputs_enabled:
-                raise IncompatibleModesError(
-                    f"engine {md.name!r}: output allocator and pre-allocated outputs cannot be combined"
-                )
+        graphs = "CUDA graph mode is on" if subgraph else ("a CUDA graph is being recorded" if capturing else None)
+        pre = "they are on for this engine" if self.pre_allocated_outputs_enabled else None
+        why = state.output_allocator_reason(self)
+        if why:
+            state.check_modes([md.name], output_allocator=why, cudagraphs=graphs, pre_allocated=pre)
             runner.prepare(inputs)
             return runner.execute(inputs, None, stream)
-        if mode == modes.CudaGraphsMode.SUBGRAPH and not capturing:
+        if subgraph and not capturing:
             return self._run_cudagraph(runner, inputs, device, stream)
         out_shapes = runner.prepare(inputs)
         if any(s is None for s in out_shapes):
-            if capturing or mode == modes.CudaGraphsMode.SUBGRAPH or self.pre_allocated_outputs_enabled:
-                raise IncompatibleModesError(
-                    f"engine {md.name!r} produced data-dependent output shapes, which need an output "
-                    "allocator; that cannot run under CUDA graphs or with pre-allocated outputs"
-                )
+            state.check_modes([md.name], output_allocator="it produced data-dependent output shapes",
+                              cudagraphs=graphs, pre_allocated=pre)
             warnings.warn(
                 f"engine {md.name!r} has data-dependent output shapes but its metadata does not say "
                 "requires_output_allocator; running it with an output allocator", stacklevel=3,
@@ -389,10 +407,8 @@ class TRTEngineModule(torch.nn.Module):
         static_inputs = [t.clone() for t in inputs]
         out_shapes = runner.prepare(static_inputs)
         if any(s is None for s in out_shapes):
-            raise IncompatibleModesError(
-                f"engine {self.metadata.name!r} has data-dependent output shapes: it needs an output "
-                "allocator and cannot run under CUDA graphs"
-            )
+            state.check_modes([self.metadata.name], output_allocator="it produced data-dependent output shapes",
+                              cudagraphs="a CUDA graph is being recorded")
         static_outputs = [torch.empty(s, dtype=dt, device=device) for s, dt in zip(out_shapes, self._out_dtypes)]
         # One run outside the capture flushes TensorRT's deferred work (and any lazy init).
         runner.execute(static_inputs, static_outputs, stream)
