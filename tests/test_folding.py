@@ -115,6 +115,17 @@ class Random(torch.nn.Module):
         return x + torch.rand(3) * torch.ones(3)
 
 
+class Fills(torch.nn.Module):
+    def forward(self, x):
+        return x + torch.full((3, 1), 2.0) + torch.zeros(3)
+
+
+def test_plain_fills_stay_fill_layers():
+    gm = _graph(Fills(), torch.randn(3, 3))
+    result = fold_constants(gm)
+    assert result.constants == 0 and {d["op"] for d in result.not_folded} == {"aten.full.default"}, result.to_dict()
+
+
 def test_random_ops_are_not_folded():
     gm = _graph(Random(), torch.randn(3))
     fold_constants(gm)

@@ -15,7 +15,8 @@ Rules (the report's ``folding`` entry says what each one left unfolded):
 * a size cap: a constant larger than the weights it is computed from (a broadcast,
   a factory) is folded only up to :data:`GROWTH_LIMIT_BYTES`; above it the subgraph
   stays in the graph (TensorRT computes it from the smaller inputs), and an
-  ``expand`` of a constant always stays (a stride-0 slice costs no memory).
+  ``expand`` of a constant and a plain fill (``zeros``, ``full``) always stay (a stride-0
+  slice or a fill layer costs no memory).
 """
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ aten = torch.ops.aten
 #: most bytes a folded constant may add beyond the weights it is computed from
 GROWTH_LIMIT_BYTES = 4 << 20
 #: ops that only broadcast: a constant made by one of them stays symbolic (its input is folded)
+#: plain factories: a fill layer costs no memory in the engine, a folded constant would
+_FACTORIES = {aten.arange.default, aten.arange.start, aten.arange.start_step, aten.full.default, aten.zeros.default, aten.ones.default, aten.empty.memory_format,
+          aten.empty_permuted.default, aten.scalar_tensor.default, aten.new_full.default, aten.new_zeros.default,
+          aten.new_ones.default, aten.new_empty.default, aten.full_like.default, aten.zeros_like.default,
+          aten.ones_like.default, aten.empty_like.default}
 _BROADCASTS = {aten.expand.default, aten.expand_copy.default, aten.broadcast_to.default,
                torch.ops.prims.broadcast_in_dim.default}
 
@@ -154,6 +160,8 @@ def _refusal(node: Node, value: Any, source_bytes: int) -> str | None:
     if not isinstance(value, torch.Tensor):
         return f"its value is a {type(value).__name__}, not a tensor"
     growth = value.nbytes - source_bytes
+    if node.target in _FACTORIES:
+        return "a plain factory (fill, arange) stays a layer: folding it would only store it in the engine"
     if growth > 0 and node.target in _BROADCASTS:
         return "a broadcast of a constant stays symbolic (no memory in the engine)"
     if growth > GROWTH_LIMIT_BYTES:
