@@ -14,7 +14,7 @@ from ._progress import stage
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .validation.float32 import fp32_weights as model_weights, record
-from .validation.validate import validate
+from .validation.validate import threads as validation_threads, validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .validation.inputs import with_input_hint
 from .lowering import REFIT_TRACKER, capture, lower_exported
@@ -368,7 +368,7 @@ def compile_graph(
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
     if checking:
         stage("running the model in PyTorch for validation")
-    with report.timed("validation"):
+    with report.timed("validation"), validation_threads():
         captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if reduced else None
@@ -384,7 +384,7 @@ def compile_graph(
             er.requires_output_allocator = net.requires_output_allocator
             if checking:
                 stage(f"validating {of} by reference execution")
-                with report.timed("validation"):
+                with report.timed("validation"), validation_threads():
                     er.validation = _validate(net, sub, ins, outs, captured, outs32, cfg)
             engine = None
             if cfg.build:
