@@ -14,7 +14,7 @@ from ._progress import stage
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .validation.float32 import fp32_weights as model_weights, record
-from .validation.validate import validate
+from .validation.validate import threads as validation_threads, validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .validation.inputs import with_input_hint
 from .lowering import REFIT_TRACKER, capture, lower_exported
@@ -30,6 +30,7 @@ from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
 from .settings import CompileSettings, Input, normalize_inputs, profile_count
+from .settings_checks import check_against_packs
 
 
 def compile(
@@ -59,7 +60,9 @@ def compile(
     if inputs is None and not kwarg_inputs:
         raise TypeError("trtforge.compile needs inputs=[example tensors or trtforge.Input(...)] "
                         "and/or kwarg_inputs={name: tensor or trtforge.Input(...)}")
+    manager = manager or get_manager()  # first: settings may name ops that packs define
     cfg = CompileSettings.from_kwargs(**settings)
+    check_against_packs(cfg, manager)
     keywords = list(kwarg_inputs or {})
     specs, examples = normalize_inputs([*(inputs or ()), *(kwarg_inputs or {}).values()],
                                        names=[None] * len(inputs or ()) + keywords)
@@ -76,7 +79,7 @@ def compile(
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
     with _collect_only_new_objects():
-        return _compile_exported(model, specs, examples, cfg, manager or get_manager(), keywords)
+        return _compile_exported(model, specs, examples, cfg, manager, keywords)
 
 
 @contextmanager
@@ -119,20 +122,27 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
             packs = [(r.name, r.version) for r in manager.loaded()]
             key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
             hit = _cache_lookup(cache, key, cfg, report)
+            if hit is not None and cfg.refittable:
+                hit = _refit_hit(hit, ep, model, report)
         if hit is not None:
-            hit.trtforge_report.cache = "hit"
+            hit.trtforge_report.cache = report.cache
             hit.trtforge_report.warnings = [*report.warnings, *_validated_hit_note(hit.trtforge_report, cfg)]
             hit.trtforge_report.timings_s = {**report.timings_s, "total": time.perf_counter() - t0}
             return hit
     stage("lowering")
     lowered = lower_exported(ep, cfg, manager)
-    del ep  # its graph (and every FakeTensor in it) is not needed past lowering
+    if not cfg.refittable:
+        del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.folding = lowered.folding
     report.timings_s.update(lowered.timings)
     weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)
     if cache is not None and key is not None and not isinstance(result, CompileReport):
+        if cfg.refittable:
+            from .cache import weights_digest
+
+            result.trtforge_weights = weights_digest(ep)
         stage("storing in the engine cache")
         with report.timed("cache"):
             _cache_store(cache, key, result, report)
@@ -169,6 +179,30 @@ def _cache_lookup(cache: Any, key: str, cfg: CompileSettings, report: CompileRep
     return hit
 
 
+def _refit_hit(hit: Any, ep: Any, model: torch.nn.Module, report: CompileReport) -> Any:
+    """A hit for a refittable program (its key leaves the weights out): the same weights are a plain
+    hit; other weights are refitted into its engines, unless PyTorch fallback segments hold weights
+    of their own (then it is a miss, compiled again)."""
+    from .cache import weights_digest
+    from .refit import refit_module_weights
+    from .runtime.module import TRTEngineModule
+
+    digest = weights_digest(ep)
+    if getattr(hit, "trtforge_weights", None) == digest:
+        return hit
+    engine_tensors = {id(m.engine) for m in hit.modules() if isinstance(m, TRTEngineModule)}
+    own = [n for n, t in [*hit.named_parameters(), *hit.named_buffers()] if id(t) not in engine_tensors]
+    if own:
+        report.cache = "miss"
+        _warn(report, f"engine cache: the cached program has other weights and PyTorch fallback segments with "
+                      f"weights of their own ({own[:3]}...), which refit does not change: compiled again")
+        return None
+    refit_module_weights(hit, model, strict=False)
+    hit.trtforge_weights = digest
+    report.cache = "refit"
+    return hit
+
+
 def _validated_hit_note(cached: CompileReport, cfg: CompileSettings) -> list[str] | None:
     """With ``validate=True``, a hit is used only if every engine in it was validated within the
     tolerance asked for; the report then says the numbers are from when it was stored."""
@@ -189,7 +223,8 @@ def _cache_store(cache: Any, key: str, result: Any, report: CompileReport) -> No
     from .cache import CacheStoreError
 
     if cache.writable():
-        return  # said so before compiling
+        report.cache = "not_stored"  # the warning was given before compiling
+        return
     try:
         cache.put(key, result)
     except CacheStoreError as exc:
@@ -278,6 +313,7 @@ def compile_graph(
     report: CompileReport,
     target: str,
     fp32_weights: Mapping[str, torch.Tensor] | None = None,
+    region: bool = False,
 ) -> Any:
     """Partition a lowered graph and convert each partition (shared by export and torch.compile).
 
@@ -301,7 +337,10 @@ def compile_graph(
         stage("keeping nodes in float32" + (" (precision search)" if AUTO in cfg.keep_fp32 else ""))
         convert = None if cfg.dryrun else (lambda g: _networks(g, cfg, manager, target, ranges))
         with report.timed("precision"):
-            report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert)
+            elsewhere: list[str] | None = [] if region else None
+        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert, elsewhere)
+        if elsewhere:
+            report.passes.append(f"keep_fp32 names matching nothing in this region: {elsewhere}")
         if convert is None and AUTO in cfg.keep_fp32:
             report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
     if reduced:
@@ -330,7 +369,7 @@ def compile_graph(
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
     if checking:
         stage("running the model in PyTorch for validation")
-    with report.timed("validation"):
+    with report.timed("validation"), validation_threads():
         captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if reduced else None
@@ -346,7 +385,7 @@ def compile_graph(
             er.requires_output_allocator = net.requires_output_allocator
             if checking:
                 stage(f"validating {of} by reference execution")
-                with report.timed("validation"):
+                with report.timed("validation"), validation_threads():
                     er.validation = _validate(net, sub, ins, outs, captured, outs32, cfg)
             engine = None
             if cfg.build:
@@ -398,12 +437,17 @@ def _network(p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node
 
 def _networks(gm: GraphModule, cfg: CompileSettings, manager: PackManager, target: str,
               ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
-    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search;
+    with ``fallback_on_error`` a partition that does not convert is left out: it will run in PyTorch)."""
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
     out = []
     for p in part.partitions:
         sub, ins, outs = extract(gm, p.nodes, p.name)
-        out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
+        try:
+            out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
+        except ConversionError:
+            if not cfg.fallback_on_error:
+                raise
     return out
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "CompilationError",
     "ConversionError",
     "ExportError",
+    "SettingError",
     "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
@@ -54,6 +55,11 @@ class PackLoadError(TRTForgeError, RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
 
 
+class SettingError(TRTForgeError, ValueError):
+    """A setting (or a CLI option) has the wrong type or value, or names an op, pack or converter
+    that does not exist; the message names the setting and the fix (often a did-you-mean)."""
+
+
 # -- files --------------------------------------------------------------------------------
 class OutputWriteError(TRTForgeError, OSError):
     """A file could not be written; the message names the path, the reason and the fix. The file
@@ -70,16 +76,16 @@ class CompilationError(TRTForgeError, RuntimeError):
     """Compilation cannot produce what the settings ask for; the message says which nodes and why."""
 
 
+class PrecisionSettingError(SettingError, CompilationError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
+
+
 class ExportError(CompilationError):
     """torch.export could not capture the model with the given inputs."""
 
 
 class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
-
-
-class PrecisionSettingError(CompilationError, ValueError):
-    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
 
 
 class ConversionError(CompilationError):

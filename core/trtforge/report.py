@@ -58,7 +58,8 @@ class CompileReport:
     packs: list[str] = field(default_factory=list)
     precision: str = "float32"
     compute_nodes: int = 0
-    #: engine cache outcome: "" (no cache), "hit", "miss", "corrupt" (entry rebuilt) or "not_stored"
+    #: engine cache outcome: "" (no cache), "hit", "refit" (a hit whose refittable engines get this
+    #: model's weights), "miss", "corrupt" (entry rebuilt) or "not_stored"
     cache: str = ""
     #: nodes kept in float32 under a reduced precision, in graph order, each with why
     kept_fp32: list[KeptNode] = field(default_factory=list)
@@ -189,6 +190,7 @@ def _finite(value: Any) -> Any:
 _CACHE_OUTCOMES = {
     "hit": "hit (loaded: lowering, partitioning, conversion and the build were skipped)",
     "miss": "miss (compiled, then stored)",
+    "refit": "hit with other weights (refittable engines: refitted with this model's weights, not rebuilt)",
     "corrupt": "the entry was damaged: deleted, compiled again and stored",
     "not_stored": "miss (compiled, but not stored: see the warning)",
 }

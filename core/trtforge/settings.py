@@ -175,8 +175,8 @@ class Input:
                 ) from None
             mins.append(a), opts.append(b), maxs.append(c)
         kw = {"dtype": dtype} if dtype else {}
-        if mins == maxs:
-            return cls(shape=tuple(opts), **kw)
+        if mins == opts == maxs:
+            return cls(shape=tuple(opts), **kw)  # else Input checks min <= opt <= max, as for Input(...)
         return cls(min_shape=tuple(mins), opt_shape=tuple(opts), max_shape=tuple(maxs), **kw)
 
 
@@ -244,33 +244,9 @@ class CompileSettings:
     runtime_cache_path: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", parse_dtype(self.precision))
-        if self.precision not in (torch.float32, torch.float16, torch.bfloat16):
-            raise ValueError(f"precision must be float32, float16 or bfloat16, not {self.precision}")
-        from .precision.select import normalize
+        from .settings_checks import check_settings
 
-        object.__setattr__(self, "keep_fp32", normalize(self.keep_fp32))
-        if self.keep_fp32 and self.precision == torch.float32:
-            raise ValueError(
-                f"keep_fp32={list(self.keep_fp32)} needs precision=torch.float16 or torch.bfloat16: "
-                "at float32 every node already computes in float32"
-            )
-        if self.min_block_size < 1:
-            raise ValueError(f"min_block_size must be >= 1, got {self.min_block_size}")
-        if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:
-            raise ValueError(f"optimization_level must be in 0..5, got {self.optimization_level}")
-        from .plugins.converters import qualified_op_name
-
-        # an OpOverload names one overload ("aten::add.Tensor"); a string may name all ("aten::add")
-        ops = frozenset(o if isinstance(o, str) else qualified_op_name(o) for o in (self.torch_executed_ops or ()))
-        object.__setattr__(self, "torch_executed_ops", ops)
-        if self.packs is not None:
-            object.__setattr__(self, "packs", frozenset(self.packs))
-        object.__setattr__(self, "pinned_converters", dict(self.pinned_converters or {}))
-        for attr in ("backend", "target_backend"):
-            val = getattr(self, attr)
-            if val is not None and val not in ("tensorrt", "tensorrt_rtx"):
-                raise ValueError(f"{attr} must be 'tensorrt' or 'tensorrt_rtx', not {val!r}")
+        check_settings(self)
         self._check_features()
 
     def _check_features(self) -> None:
@@ -291,7 +267,8 @@ class CompileSettings:
 
     def requested_features(self) -> dict[str, Any]:
         """The engine features this compile asks for: setting name -> value (defaults left out)."""
-        return {k: getattr(self, k) for k, default in ENGINE_FEATURES.items() if getattr(self, k) != default}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {k: getattr(self, k) for k in ENGINE_FEATURES if getattr(self, k) != defaults[k]}
 
     @property
     def refittable(self) -> bool:
@@ -352,20 +329,13 @@ def profile_count(specs: Sequence[Input]) -> int:
     return counts.pop() if counts else 1
 
 
-#: engine-feature settings and their defaults (a value other than the default is a request the
+#: the engine-feature settings (a value other than the field's default is a request the
 #: backend's capability table must allow)
-ENGINE_FEATURES: dict[str, Any] = {
-    "enable_weight_streaming": False,
-    "immutable_weights": True,
-    "strip_engine_weights": False,
-    "refit_identical_engine_weights": False,
-    "hardware_compatible": False,
-    "version_compatible": False,
-    "max_aux_streams": None,
-    "sparse_weights": False,
-    "timing_cache_path": None,
-    "runtime_cache_path": None,
-}
+ENGINE_FEATURES: tuple[str, ...] = (
+    "enable_weight_streaming", "immutable_weights", "strip_engine_weights", "refit_identical_engine_weights",
+    "hardware_compatible", "version_compatible", "max_aux_streams", "sparse_weights", "timing_cache_path",
+    "runtime_cache_path",
+)
 
 
 def normalize_inputs(inputs: Sequence[Any], names: Sequence[str | None] | None = None,

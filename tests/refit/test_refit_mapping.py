@@ -190,13 +190,27 @@ def test_refit_of_an_immutable_engine_names_the_setting():
         trtforge.refit_module_weights(compiled, model)
 
 
-@pytest.mark.skipif(True, reason="the Refitter needs a deserialized engine on a CUDA GPU that TensorRT "
-                    "supports; TensorRT-RTX refuses the lent Hopper GPUs and cannot build refittable "
-                    "engines without a GPU, and full TensorRT cannot be installed here")
-def test_refit_changes_the_engine_output():  # pragma: no cover - needs a GPU with a working TensorRT
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()).eval().cuda()
-    compiled = trtforge.compile(model, [torch.randn(1, 4).cuda()], min_block_size=1, immutable_weights=False)
-    new = _randomize(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()), 5).eval().cuda()
-    trtforge.refit_module_weights(compiled, new)
-    x = torch.randn(1, 4).cuda()
-    torch.testing.assert_close(compiled(x), new(x), rtol=1e-3, atol=1e-3)
+def test_refit_through_torch_compile_is_refused_before_any_work():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()).eval()
+    with pytest.raises(trtforge.CompilationError, match=r"ir='dynamo'\) only"):
+        trtforge.compile(model, [torch.randn(1, 4)], ir="torch_compile", **NETWORK_ONLY)
+
+
+def test_cache_hit_with_other_weights_and_fallback_weights_is_compiled_again(tmp_path):
+    """Refit changes engines only: a cached program whose PyTorch segments hold weights is rebuilt."""
+    class LinearThenMatmul(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.w = torch.nn.Linear(4, 8), torch.nn.Parameter(torch.randn(8, 2))
+
+        def forward(self, x):
+            return torch.relu(self.lin(x)) @ self.w
+
+    make = lambda: LinearThenMatmul().eval()  # noqa: E731
+    settings = dict(min_block_size=1, engine_cache_dir=str(tmp_path), torch_executed_ops={"aten::matmul", "aten::mm"},
+                    **NETWORK_ONLY)
+    x = [torch.randn(1, 4)]
+    trtforge.compile(_randomize(make(), 0), x, **settings)
+    with pytest.warns(UserWarning, match="weights of their own"):
+        again = trtforge.compile(_randomize(make(), 1), x, **settings)
+    assert again.trtforge_report.cache == "miss" and engines_of(again)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -81,7 +80,7 @@ def _import(mod_name: str) -> Any:
     except ModuleNotFoundError as exc:
         top = mod_name.split(".")[0]
         here = os.path.exists(f"{top}.py") or os.path.isdir(top)
-        if exc.name == top and here and "" not in sys.path and os.getcwd() not in sys.path:
+        if exc.name == top and here:  # it is here, yet not importable: the cwd is not on the path
             raise ModuleNotFoundError(
                 f"No module named {top!r}: {top} is in the current directory, which is not on Python's path; "
                 f"run with PYTHONPATH=. (e.g. PYTHONPATH=. trtforge compile {mod_name}:...)", name=top,

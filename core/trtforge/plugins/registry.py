@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
+from ..conversion.dtypes import missing_dtypes
 from .converters import ConverterSpec, check_target, op_name
 from .. import backend as _backend
 
@@ -22,6 +23,7 @@ class Reason(str, enum.Enum):
     VALIDATOR_ERROR = "converter's capability validator raised"
     DYNAMIC_SHAPES = "node has dynamic shapes and the converter does not support them"
     BACKEND = "target backend cannot build a layer the converter emits"
+    DTYPE = "TensorRT has no data type for a tensor of this node"
     NOT_COMPUTE = "not a compute node"
     PUSHED_BACK = "pushed back to PyTorch by partitioning"
     PARTITION_TOO_SMALL = "its TensorRT segment is smaller than min_block_size"
@@ -171,6 +173,10 @@ class ConverterRegistry:
         if name in executed or _qualified(target) in executed or target in executed:
             sel.rejections.append(Rejection(Reason.USER_EXECUTED, name))
             return sel
+        missing = missing_dtypes(node)
+        if missing:
+            sel.rejections.append(Rejection(Reason.DTYPE, f"{', '.join(missing)}; {_DTYPE_FIX}"))
+            return sel
         specs = self.specs_for(target, getattr(settings, "pinned_converters", None))
         if not specs and is_random(target):
             sel.rejections.append(Rejection(Reason.RANDOM, f"{name} draws from torch's random generator, whose "
@@ -220,6 +226,10 @@ class ConverterRegistry:
             sel.spec = spec
             return sel
         return sel
+
+
+_DTYPE_FIX = ("it runs in PyTorch with its own dtypes; for TensorRT, compute in float32 (model.float() and float32 "
+              "inputs; complex values as real and imaginary parts)")
 
 
 def _qualified(target: Any) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 import warnings
 from typing import Any
 
@@ -15,6 +16,11 @@ from .metadata import EngineMetadata
 __all__ = ["load"]
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """``"10.12.0.36"`` -> ``(10, 12, 0, 36)`` (comparable); ``()`` if there are no numbers."""
+    return tuple(int(x) for x in re.findall(r"\d+", text or ""))
+
+
 def _check_backends(manifest: dict[str, Any]) -> None:
     from .runner import require_backend
 
@@ -22,6 +28,9 @@ def _check_backends(manifest: dict[str, Any]) -> None:
         md = EngineMetadata.from_dict(rec["metadata"])
         trt = require_backend(md)
         installed = str(getattr(trt, "__version__", ""))
+        built, have = _version(md.backend_version), _version(installed)
+        if md.version_compatible and built and have and have[0] == built[0] and have >= built:
+            continue  # built version-compatible: later versions of the same major run it
         if md.backend_version and installed and md.backend_version != installed:
             warnings.warn(
                 f"engine {md.name!r} was built with {md.backend} {md.backend_version}; {installed} is "

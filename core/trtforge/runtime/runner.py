@@ -250,6 +250,8 @@ def deserialize_engine(trt: "ModuleType", data: Any, md: EngineMetadata) -> tupl
     """``(runtime, engine, logger)`` or :class:`EngineDeserializationError` with TensorRT's own errors."""
     logger = _make_logger(trt)
     runtime = trt.Runtime(logger)
+    if md.version_compatible:  # its lean runtime is host code inside the engine
+        runtime.engine_host_code_allowed = True
     try:
         engine = runtime.deserialize_cuda_engine(data)
     except Exception as exc:  # the bindings raise on some failures, return None on others
