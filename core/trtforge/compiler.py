@@ -14,7 +14,7 @@ from ._progress import stage
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .validation.float32 import fp32_weights as model_weights, record
-from .validation.validate import validate
+from .validation.validate import threads as validation_threads, validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .validation.inputs import with_input_hint
 from .lowering import REFIT_TRACKER, capture, lower_exported
@@ -134,6 +134,7 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     if not cfg.refittable:
         del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
+    report.folding = lowered.folding
     report.timings_s.update(lowered.timings)
     weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)
@@ -312,6 +313,7 @@ def compile_graph(
     report: CompileReport,
     target: str,
     fp32_weights: Mapping[str, torch.Tensor] | None = None,
+    region: bool = False,
 ) -> Any:
     """Partition a lowered graph and convert each partition (shared by export and torch.compile).
 
@@ -335,7 +337,10 @@ def compile_graph(
         stage("keeping nodes in float32" + (" (precision search)" if AUTO in cfg.keep_fp32 else ""))
         convert = None if cfg.dryrun else (lambda g: _networks(g, cfg, manager, target, ranges))
         with report.timed("precision"):
-            report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert)
+            elsewhere: list[str] | None = [] if region else None
+        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert, elsewhere)
+        if elsewhere:
+            report.passes.append(f"keep_fp32 names matching nothing in this region: {elsewhere}")
         if convert is None and AUTO in cfg.keep_fp32:
             report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
     if reduced:
@@ -364,7 +369,7 @@ def compile_graph(
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
     if checking:
         stage("running the model in PyTorch for validation")
-    with report.timed("validation"):
+    with report.timed("validation"), validation_threads():
         captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if reduced else None
@@ -380,7 +385,7 @@ def compile_graph(
             er.requires_output_allocator = net.requires_output_allocator
             if checking:
                 stage(f"validating {of} by reference execution")
-                with report.timed("validation"):
+                with report.timed("validation"), validation_threads():
                     er.validation = _validate(net, sub, ins, outs, captured, outs32, cfg)
             engine = None
             if cfg.build:

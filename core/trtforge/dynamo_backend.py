@@ -120,7 +120,8 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
         report.decompositions, report.passes = lowered.decompositions, lowered.passes
         report.timings_s.update(lowered.timings)
         weights = fp32_weights(gm, WRAPPED) if cfg.precision != torch.float32 else None
-        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend, weights)
+        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend, weights,
+                               region=True)
     except Exception as exc:
         if cfg.require_full_compilation:
             raise
@@ -168,4 +169,6 @@ def combine(name: str, regions: list[CompileReport]) -> CompileReport:
         out.compute_nodes += r.compute_nodes
         out.engines.extend(r.engines)
         out.fallback.extend(r.fallback)
+        out.kept_fp32.extend(r.kept_fp32)
+        out.node_precision.update(r.node_precision)
     return out

@@ -267,7 +267,8 @@ class CompileSettings:
 
     def requested_features(self) -> dict[str, Any]:
         """The engine features this compile asks for: setting name -> value (defaults left out)."""
-        return {k: getattr(self, k) for k, default in ENGINE_FEATURES.items() if getattr(self, k) != default}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {k: getattr(self, k) for k in ENGINE_FEATURES if getattr(self, k) != defaults[k]}
 
     @property
     def refittable(self) -> bool:
@@ -328,20 +329,13 @@ def profile_count(specs: Sequence[Input]) -> int:
     return counts.pop() if counts else 1
 
 
-#: engine-feature settings and their defaults (a value other than the default is a request the
+#: the engine-feature settings (a value other than the field's default is a request the
 #: backend's capability table must allow)
-ENGINE_FEATURES: dict[str, Any] = {
-    "enable_weight_streaming": False,
-    "immutable_weights": True,
-    "strip_engine_weights": False,
-    "refit_identical_engine_weights": False,
-    "hardware_compatible": False,
-    "version_compatible": False,
-    "max_aux_streams": None,
-    "sparse_weights": False,
-    "timing_cache_path": None,
-    "runtime_cache_path": None,
-}
+ENGINE_FEATURES: tuple[str, ...] = (
+    "enable_weight_streaming", "immutable_weights", "strip_engine_weights", "refit_identical_engine_weights",
+    "hardware_compatible", "version_compatible", "max_aux_streams", "sparse_weights", "timing_cache_path",
+    "runtime_cache_path",
+)
 
 
 def normalize_inputs(inputs: Sequence[Any], names: Sequence[str | None] | None = None,

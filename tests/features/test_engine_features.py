@@ -4,9 +4,6 @@ the timing cache file, and the runtime paths up to where TensorRT must execute."
 from __future__ import annotations
 
 import json
-import os
-import time
-
 import pytest
 import torch
 
@@ -17,22 +14,23 @@ MLP = lambda: torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torc
 ONE = dict(min_block_size=1)
 
 
-def _inspect(tmp_path, compiled, inputs) -> dict:
+def _inspect(tmp_path, compiled, inputs, capsys) -> tuple[dict, str]:
+    """``trtforge inspect FILE --json`` and ``trtforge inspect FILE``: (first engine, text)."""
     path = tmp_path / "p.pt2"
     trtforge.save(compiled, path, inputs=inputs)
-    out = inspect_cli.format_text(trtforge.runtime.inspect_saved(path))
-    info = trtforge.runtime.inspect_saved(path)
-    json.dumps(info)  # what --json prints
-    return info["engines"][0], out
+    assert inspect_cli.main([str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert inspect_cli.main([str(path)]) == 0
+    return info["engines"][0], capsys.readouterr().out
 
 
-def test_buildable_features_set_their_flags_and_reach_inspect(tmp_path):
+def test_buildable_features_set_their_flags_and_reach_inspect(tmp_path, capsys):
     x = torch.randn(4, 16)
     compiled = trtforge.compile(MLP(), [x], enable_weight_streaming=True, sparse_weights=True, max_aux_streams=2,
                                 hardware_compatible=True, **ONE)
     engine = trtforge.runtime.engines_of(compiled)[0]
     assert engine.engine is not None and engine.metadata.engine_bytes > 0  # really built
-    info, text = _inspect(tmp_path, compiled, [x])
+    info, text = _inspect(tmp_path, compiled, [x], capsys)
     feats = info["features"]
     assert {"WEIGHT_STREAMING", "SPARSE_WEIGHTS"} <= set(feats["builder_flags"])
     assert "REFIT" not in feats["builder_flags"] and not feats["refittable"] and not feats["weights_stripped"]
@@ -143,7 +141,7 @@ def test_timing_cache_file_round_trip_with_the_real_api(tmp_path):
     data = path.read_bytes()
     with pytest.warns(DeprecationWarning):
         timing_cache.load(config, str(path))
-    assert config.get_timing_cache() is not None and path.read_bytes() == data
+        assert config.get_timing_cache() is not None and path.read_bytes() == data
 
 
 def test_weight_streaming_program_reaches_the_runtime():

@@ -88,11 +88,13 @@ def normalize(value: object) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def select(gm: GraphModule, names: Sequence[str], precision: torch.dtype) -> dict[Node, str]:
+def select(gm: GraphModule, names: Sequence[str], precision: torch.dtype,
+           unmatched_ok: list[str] | None = None) -> dict[Node, str]:
     """The nodes ``names`` keep in float32, each with the name that matched it.
 
     Raises :class:`PrecisionSettingError` for a name that matches no node computing at
-    ``precision``, listing the closest node names, ops and module paths.
+    ``precision``, listing the closest node names, ops and module paths; unless
+    ``unmatched_ok`` is given (a graph that is one region of several): those names go there.
     """
     wanted = [n for n in names if n != AUTO]
     chosen: dict[Node, str] = {}
@@ -105,7 +107,9 @@ def select(gm: GraphModule, names: Sequence[str], precision: torch.dtype) -> dic
             unmatched.append(name)
         for n in hits:
             chosen.setdefault(n, name)
-    if unmatched:
+    if unmatched and unmatched_ok is not None:
+        unmatched_ok.extend(unmatched)
+    elif unmatched:
         raise PrecisionSettingError(_explain(unmatched, keys, precision))
     return chosen
 

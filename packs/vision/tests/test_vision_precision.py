@@ -103,6 +103,15 @@ def test_keep_fp32_name_that_matches_nothing_is_an_error_with_suggestions():
     assert len(unmatched) == 1 and unmatched[0].startswith("  'blk.nrm' (did you mean 'blk.norm'")
 
 
+def test_torch_compile_regions_apply_the_names_they_hold():
+    """With graph breaks a name may live in another region: a region records what it lacks."""
+    report = trtforge.compile(_model(), [_x()], ir="torch_compile", precision=torch.float16,
+                              keep_fp32=["mul", "blk.norm"], min_block_size=1, dryrun=True)
+    assert [k.node for k in report.kept_fp32] == ["mul"] and report.node_precision["mul"] == "float32"
+    (region,) = report.subgraphs
+    assert "keep_fp32 names matching nothing in this region: ['blk.norm']" in region.passes
+
+
 def test_precision_report_is_printed():
     from rich.console import Console
 
