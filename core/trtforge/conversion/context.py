@@ -30,6 +30,9 @@ class ConversionContext:
         self.current_node: torch.fx.Node | None = None
         #: weights handed to TensorRT by pointer must outlive the build
         self._keepalive: list[torch.Tensor] = []
+        #: bfloat16 constants by layer name: the bindings cannot hand their data back to the
+        #: reference executor (validation passes these instead)
+        self.bf16_constants: dict[str, torch.Tensor] = {}
         self._layer_count = 0
         #: refittable compiles: the tracker of where weights came from (trtforge.refit.tracker)
         self.tracker: Any = None
@@ -72,7 +75,10 @@ class ConversionContext:
         self._keepalive.append(t)
         shape = tuple(t.shape)
         weights = self._trt_weights(t)
-        return self.out(self.net.add_constant(shape, weights), "const")
+        layer = self.name(self.net.add_constant(shape, weights), "const")
+        if t.dtype == torch.bfloat16:
+            self.bf16_constants[layer.name] = t
+        return layer.get_output(0)
 
     def to_trt(self, value: Any, dtype: torch.dtype | None = None) -> Any:
         """``value`` as an ITensor: tensors pass through (cast if ``dtype`` given), others become constants."""
