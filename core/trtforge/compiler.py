@@ -134,6 +134,7 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     if not cfg.refittable:
         del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
+    report.folding = lowered.folding
     report.timings_s.update(lowered.timings)
     weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)

@@ -9,8 +9,6 @@ converter needs; more building blocks live in :mod:`trtforge.conversion.blocks`.
 """
 from __future__ import annotations
 
-import weakref
-
 from typing import Any, Sequence
 
 import torch
@@ -19,18 +17,6 @@ from .. import backend as _backend
 from ..errors import ConversionError
 from ..settings import CompileSettings
 from . import dtypes
-
-
-#: dtypes whose weights the TensorRT bindings return as numpy arrays (others come back opaque)
-_NUMPY_READABLE = frozenset({torch.float32, torch.float16, torch.int32, torch.int64, torch.int8, torch.uint8, torch.bool})
-#: network -> layer name -> the tensors of weights the bindings cannot show (bfloat16, float8), in the
-#: order they were handed over; read by the reference executor (:func:`unreadable_weights`)
-_UNREADABLE: "weakref.WeakKeyDictionary[Any, dict[str, list[torch.Tensor]]]" = weakref.WeakKeyDictionary()
-
-
-def unreadable_weights(network: Any, layer_name: str) -> list[torch.Tensor]:
-    """The weights of ``layer_name`` that TensorRT's bindings return without their values."""
-    return _UNREADABLE.get(network, {}).get(layer_name, [])
 
 
 class ConversionContext:
@@ -44,13 +30,17 @@ class ConversionContext:
         self.current_node: torch.fx.Node | None = None
         #: weights handed to TensorRT by pointer must outlive the build
         self._keepalive: list[torch.Tensor] = []
+        #: bfloat16 constants by layer name: the bindings cannot hand their data back to the
+        #: reference executor (validation passes these instead)
+        self.bf16_constants: dict[str, torch.Tensor] = {}
+        #: bfloat16 weights handed over since the last layer was named (a layer's second and later
+        #: weights, e.g. a convolution's bias, are kept as ``NAME#1``, ``NAME#2``)
+        self._pending_bf16: list[torch.Tensor] = []
         self._layer_count = 0
         #: refittable compiles: the tracker of where weights came from (trtforge.refit.tracker)
         self.tracker: Any = None
         #: weights handed to TensorRT while tracking: (trt.Weights, tensor, node name)
         self._handed: list[tuple[Any, torch.Tensor, str]] = []
-        #: weights whose type the bindings cannot show as numpy (bfloat16, float8), awaiting their layer
-        self._unreadable: list[torch.Tensor] = []
 
     # -- naming ---------------------------------------------------------------
     def name(self, layer: Any, suffix: str = "") -> Any:
@@ -58,9 +48,9 @@ class ConversionContext:
         base = self.current_node.name if self.current_node is not None else "trtforge"
         self._layer_count += 1
         layer.name = f"{base}/{suffix or layer.type.name.lower()}_{self._layer_count}"
-        if self._unreadable:
-            _UNREADABLE.setdefault(self.net, {})[layer.name] = self._unreadable
-            self._unreadable = []
+        for i, t in enumerate(self._pending_bf16):
+            self.bf16_constants[layer.name if i == 0 else f"{layer.name}#{i}"] = t
+        self._pending_bf16 = []
         return layer
 
     def out(self, layer: Any, suffix: str = "", index: int = 0) -> Any:
@@ -148,8 +138,8 @@ class ConversionContext:
         if t.numel() == 0:
             return self.trt.Weights(dtypes.to_trt(t.dtype))
         w = self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
-        if t.dtype not in _NUMPY_READABLE:
-            self._unreadable.append(t)
+        if t.dtype == torch.bfloat16:
+            self._pending_bf16.append(t)  # recorded under the layer's name (see name())
         if self.tracker is not None:
             node = self.current_node.name if self.current_node is not None else "trtforge"
             self._handed.append((w, t, node))

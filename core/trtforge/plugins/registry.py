@@ -29,6 +29,7 @@ class Reason(str, enum.Enum):
     PARTITION_TOO_SMALL = "its TensorRT segment is smaller than min_block_size"
     CONVERTER_FAILED = "converter raised; partition fell back to PyTorch"
     BUILD_FAILED = "engine build failed; partition fell back to PyTorch"
+    RANDOM = "random sampling op: runs in PyTorch by design"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Selection:
             if r.reason is Reason.BACKEND:
                 return r
         return self.rejections[0] if self.rejections else Rejection(Reason.NO_CONVERTER)
+
+
+def is_random(target: Any) -> bool:
+    """An op that samples random numbers (rand, randn, randperm, bernoulli, ...): torch tags them."""
+    return isinstance(target, torch._ops.OpOverload) and torch.Tag.nondeterministic_seeded in target.tags
 
 
 #: Which published pack converts an op, for the hint when none is installed.
@@ -184,6 +190,10 @@ class ConverterRegistry:
             sel.rejections.append(Rejection(Reason.DTYPE, f"{', '.join(missing)}; {_DTYPE_FIX}"))
             return sel
         specs = self.specs_for(target, getattr(settings, "pinned_converters", None))
+        if not specs and is_random(target):
+            sel.rejections.append(Rejection(Reason.RANDOM, f"{name} draws from torch's random generator, whose "
+                                            "stream TensorRT cannot reproduce; nothing to install or fix"))
+            return sel
         if not specs:
             hint = pack_hint(name) if isinstance(target, torch._ops.OpOverload) else None
             detail = f"{name}; install {hint}, which converts it" if hint else name
