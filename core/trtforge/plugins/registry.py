@@ -63,7 +63,9 @@ class Selection:
         for r in self.rejections:
             if r.reason is Reason.BACKEND:
                 return r
-        return self.rejections[0] if self.rejections else Rejection(Reason.NO_CONVERTER)
+        # a converter the `packs` setting excluded explains nothing when an allowed one refused
+        considered = [r for r in self.rejections if r.reason is not Reason.PACK_EXCLUDED]
+        return (considered or self.rejections or [Rejection(Reason.NO_CONVERTER)])[0]
 
 
 def is_random(target: Any) -> bool:
