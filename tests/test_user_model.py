@@ -132,3 +132,15 @@ def test_validation_reads_bfloat16_weights():
     report = trtforge.compile(model, [x], min_block_size=1, validate=True, precision="bfloat16").trtforge_report
     (engine,) = report.engines
     assert engine.status == "built" and engine.validation["rel_err"] < 2e-2
+
+
+def test_an_unbounded_data_dependent_size_gets_the_intended_message(toy_manager):
+    class FromData(torch.nn.Module):
+        def forward(self, x):
+            n = x.sum().long().item()
+            torch._check(n >= 0)
+            y = torch.ones(n) * 2  # ones stays in PyTorch: its unbounded size would enter an engine
+            return torch.relu(y + y)
+
+    with pytest.raises(trtforge.ConversionError, match="dimension u0 has no finite bound .*torch._check"):
+        trtforge.compile(FromData(), [torch.ones(4, 4)], min_block_size=1)
