@@ -43,7 +43,7 @@ from .precision.select import WRAPPED
 from .settings import CompileSettings, Input, profile_count
 from .validation.float32 import record
 from .validation.inputs import with_input_hint
-from .validation.validate import validate as _validate
+from .validation.validate import threads as validation_threads, validate as _validate
 
 #: called with every constructed network (the test kit reads layers this way)
 NetworkObserver = Callable[[Network], None]
@@ -81,10 +81,11 @@ class Session:
         return self.manager.registry
 
     @contextmanager
-    def stage(self, name: str, doing: str | None = None) -> Iterator[None]:
-        """Run the block as stage ``name``: announced to progress listeners, logged to
-        ``trtforge.<name>``, its time added to ``report.timings_s[name]``."""
-        _announce(doing or name)
+    def stage(self, name: str, doing: str | None = None, announce: bool = True) -> Iterator[None]:
+        """Run the block as stage ``name``: announced to progress listeners (a long step: ``announce``),
+        logged to ``trtforge.<name>``, its time added to ``report.timings_s[name]``."""
+        if announce:
+            _announce(doing or name)
         log = logging.getLogger(f"trtforge.{name}")
         log.debug("%s", doing or name)
         t = time.perf_counter()
@@ -135,6 +136,7 @@ def lower(session: Session, ep: torch.export.ExportedProgram) -> GraphModule:
     with session.stage("lowering"):
         lowered: Lowered = lower_exported(ep, session.settings, session.manager)
     session.report.decompositions, session.report.passes = lowered.decompositions, lowered.passes
+    session.report.folding = lowered.folding
     return lowered.gm
 
 
@@ -158,11 +160,11 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
     tracker = gm.meta.pop(REFIT_TRACKER, None)
     for name, t in (fp32_weights or {}).items() if tracker is not None else ():
         tracker.seed(name[len(WRAPPED) + 1:] if name.startswith(WRAPPED + ".") else name, t)  # keep_fp32's
-    with session.stage("partitioning", "reading the symbolic sizes"):
+    with session.stage("partitioning", "reading the symbolic sizes", announce=False):
         ranges = symbol_ranges(gm, specs)
     sets: list[list[torch.Tensor]] = []
     if checking and not cfg.dryrun:
-        with session.stage("validation", "making example inputs"):
+        with session.stage("validation", "making example inputs", announce=False):
             sets = example_sets(specs, examples)
     if cfg.keep_fp32:
         keep_fp32(session, gm, sets, fp32_weights, ranges, region)
@@ -176,7 +178,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         report.timings_s.setdefault(name, 0.0)
     n_profiles = profile_count(specs)
     profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
-    with session.stage("assembly", "cutting the graph into partitions"):
+    with session.stage("assembly", "cutting the graph into partitions", announce=False):
         subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
     refs = reference_values(session, gm, subs, specs, examples, sets, fp32_weights) if checking else None
     modules: list[torch.nn.Module] = []
@@ -229,6 +231,7 @@ def partition(session: Session, gm: GraphModule) -> PartitionResult:
         gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
     report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
     _record_fallback(report, part)
+    _note_unloaded_packs(report, session.manager)
     if session.settings.require_full_compilation and part.fallback:
         lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
         raise CompilationError(
@@ -244,7 +247,7 @@ def reference_values(session: Session, gm: GraphModule, subs: Sequence[tuple[Gra
     under a reduced precision): what validation compares each network with."""
     cfg = session.settings
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
-    with session.stage("validation", "running the model in PyTorch for validation"):
+    with session.stage("validation", "running the model in PyTorch for validation"), validation_threads():
         captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if cfg.precision != torch.float32 else None
@@ -267,7 +270,7 @@ def validate(session: Session, net: Network, sub: GraphModule, ins: Sequence[Nod
     """Run ``net`` by reference execution on every example set and compare with PyTorch's values,
     recorded in the one PyTorch run of the whole graph (running ``sub`` again would only recompute them)."""
     cfg = session.settings
-    with session.stage("validation", f"validating {of or net.name} by reference execution"):
+    with session.stage("validation", f"validating {of or net.name} by reference execution"), validation_threads():
         captured, outs32 = refs["captured"], refs["float32"]
         per_set = [[vals[i.name] for i in ins] for vals in captured]
         expected = [vals[outs[0].name] if len(outs) == 1 else tuple(vals[o.name] for o in outs) for vals in captured]
@@ -284,7 +287,7 @@ def build(session: Session, net: Network, of: str = "") -> torch.Tensor:
 def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Sequence[Node],
                   outs: Sequence[Node], engine: torch.Tensor | None) -> TRTEngineModule:
     """The module that runs ``engine`` (or holds the checked network when not built)."""
-    with session.stage("assembly"):
+    with session.stage("assembly", announce=False):
         md = _metadata(net, nodes, ins, outs, engine)
         for k, v in {**feature_metadata(net.config, session.settings, net.backend),
                      **(build_device() if engine is not None else {})}.items():
@@ -295,7 +298,7 @@ def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Se
 
 def assemble(session: Session, gm: GraphModule, part: PartitionResult, modules: list[torch.nn.Module]) -> GraphModule:
     """The compiled program: ``gm`` with each partition replaced by its module; carries the report."""
-    with session.stage("assembly"):
+    with session.stage("assembly", announce=False):
         out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
     out.trtforge_report = session.report
     return out
@@ -382,6 +385,23 @@ def _engine_report(name: str, nodes: Sequence[Node], status: str) -> EngineRepor
     compute = [n for n in nodes if is_compute(n)]
     ops = sorted({qualified_op_name(n.target) for n in compute})
     return EngineReport(name=name, nodes=len(compute), ops=ops, status=status)
+
+
+def _note_unloaded_packs(report: CompileReport, manager: PackManager) -> None:
+    """Nodes left to PyTorch for want of a converter that an installed but disabled (or failed)
+    pack has: say so on each, and once per pack in the warnings."""
+    from .plugins.registry import unloaded_pack_note
+
+    counts: dict[str, list[str]] = {}
+    for f in report.fallback:
+        if f.category == Reason.NO_CONVERTER.value:
+            note = unloaded_pack_note(f.op, manager.records)
+            if note:
+                f.reason += f"; {note}"
+                counts.setdefault(note, []).append(f.op)
+    for note, ops in counts.items():
+        report.warnings.append(f"{note[0].upper()}{note[1:]}; {len(ops)} node(s) stay in PyTorch for want of it "
+                               f"({', '.join(sorted(set(ops)))}); enable it to convert them")
 
 
 def _record_fallback(report: CompileReport, part: PartitionResult) -> None:

@@ -8,25 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-_PRECISIONS = {
-    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-}
-_DTYPES = {
-    **_PRECISIONS,
-    "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "int": torch.int32,
-    "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
-}
-
-
-def parse_dtype(value: Any) -> torch.dtype:
-    if isinstance(value, torch.dtype):
-        return value
-    try:
-        return _DTYPES[str(value).lower().replace("torch.", "")]
-    except KeyError:
-        raise ValueError(f"unknown dtype {value!r}; use one of {sorted(_DTYPES)}") from None
+from .settings_checks import parse_dtype
 
 
 @dataclass(frozen=True)

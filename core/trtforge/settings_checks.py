@@ -28,6 +28,28 @@ _MAXIMA = {"optimization_level": 5}
 _OPTIONAL = {"optimization_level", "validate_rtol", "engine_cache_dir", "packs", "backend", "target_backend",
              "max_aux_streams"}
 
+#: dtype names the settings accept
+_PRECISIONS = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+}
+_DTYPES = {
+    **_PRECISIONS,
+    "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "int": torch.int32,
+    "int8": torch.int8, "uint8": torch.uint8, "bool": torch.bool,
+}
+
+
+def parse_dtype(value: Any) -> torch.dtype:
+    """A torch dtype from a dtype or its name (``"fp16"``, ``"torch.float16"``)."""
+    if isinstance(value, torch.dtype):
+        return value
+    try:
+        return _DTYPES[str(value).lower().replace("torch.", "")]
+    except KeyError:
+        raise ValueError(f"unknown dtype {value!r}; use one of {sorted(_DTYPES)}") from None
+
 
 def check_settings(cfg: "CompileSettings") -> None:
     """The one place settings are checked and normalized (called by ``CompileSettings``).
@@ -36,8 +58,6 @@ def check_settings(cfg: "CompileSettings") -> None:
     by :func:`check_against_packs` when the compile starts."""
     def put(name: str, value: Any) -> None:
         object.__setattr__(cfg, name, value)
-
-    from .settings import parse_dtype
 
     put("precision", parse_dtype(cfg.precision))
     if cfg.precision not in (torch.float32, torch.float16, torch.bfloat16):
@@ -79,7 +99,7 @@ def check_settings(cfg: "CompileSettings") -> None:
 
     # an OpOverload names one overload ("aten::add.Tensor"); a name may name all ("aten::add")
     ops = _names(cfg.torch_executed_ops, "torch_executed_ops", "{'aten::relu'}")
-    put("torch_executed_ops", frozenset(resolve_op_name(o, "torch_executed_ops") for o in ops))
+    put("torch_executed_ops", frozenset(resolve_op_name(o, "torch_executed_ops", _load_packs) for o in ops))
     if cfg.packs is not None:
         packs = _names(cfg.packs, "packs", "{'vision'}")
         if not all(isinstance(p, str) for p in packs):
@@ -107,7 +127,7 @@ def _pins(value: Any) -> dict[str, str]:
                            f"not {value!r}")
     pins = {}
     for op, pack in value.items():
-        name = resolve_op_name(op, "pinned_converters")
+        name = resolve_op_name(op, "pinned_converters", _load_packs)
         if not isinstance(pack, str):
             raise SettingError(f"pinned_converters[{op!r}] must be a pack name (a string), not {pack!r}")
         if "." in name.partition("::")[2]:
@@ -144,3 +164,10 @@ def check_against_packs(cfg: "CompileSettings", manager: Any) -> None:
         if not any(spec.op_name == op for spec in rec.converters):
             raise SettingError(f"pinned_converters pins {op} to pack {pack!r}, which has no converter for it; "
                                f"`trtforge packs --op {op}` lists the packs that do")
+
+
+def _load_packs() -> None:
+    """Load the installed packs (an op a setting names may be defined by one)."""
+    from .plugins.manager import get_manager
+
+    get_manager()

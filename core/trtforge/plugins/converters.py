@@ -60,11 +60,12 @@ def qualified_op_name(target: Any) -> str:
     return f"{name}.{overload}" if overload else name
 
 
-def resolve_op_name(value: Any, setting: str) -> str:
+def resolve_op_name(value: Any, setting: str, load_packs: Callable[[], Any] | None = None) -> str:
     """The name a setting's op entry stands for: ``"aten::add"`` (every overload) or
     ``"aten::add.Tensor"`` (one), from an OpOverload, an op packet (``torch.ops.aten.add``), a full
     name, or the short name ``trtforge packs --op`` accepts (``"add"``, ``"add.Tensor"``: aten ops).
     Python callables of graphs are named as reports name them (``"_operator.getitem"``).
+    ``load_packs`` loads the installed packs, for an op a pack defines (called only when needed).
     Raises :class:`~trtforge.errors.SettingError` for an op that does not exist, with a did-you-mean."""
     from ..errors import SettingError
 
@@ -84,10 +85,8 @@ def resolve_op_name(value: Any, setting: str) -> str:
     namespace, _, rest = full.partition("::")
     name, _, overload = rest.partition(".")
     packet = _packet(namespace, name)
-    if packet is None and namespace != "aten":  # an op a pack defines exists once packs are loaded
-        from .manager import get_manager
-
-        get_manager()
+    if packet is None and namespace != "aten" and load_packs is not None:  # a pack's op exists once it is loaded
+        load_packs()
         packet = _packet(namespace, name)
     if isinstance(packet, torch._ops.OpOverloadPacket) and (not overload or overload in packet.overloads()):
         return full
