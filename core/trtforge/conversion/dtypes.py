@@ -10,7 +10,7 @@ from .. import backend as _backend
 _NAMES = {
     torch.float32: "FLOAT", torch.float16: "HALF", torch.bfloat16: "BF16",
     torch.int32: "INT32", torch.int64: "INT64", torch.int8: "INT8",
-    torch.uint8: "UINT8", torch.bool: "BOOL",
+    torch.uint8: "UINT8", torch.bool: "BOOL", torch.float8_e4m3fn: "FP8",
 }
 
 

@@ -102,7 +102,8 @@ def fold_constants(gm: GraphModule) -> int:
     """Evaluate nodes whose inputs are all weights (e.g. a transposed weight) once, at compile time.
 
     The result replaces the subgraph as a new buffer; nothing is folded that
-    grows memory (an expand of a weight, say) or that is random.
+    grows memory (an expand of a weight, or a dequantization of int8 weights to float,
+    which must stay in the graph for TensorRT to run the layer in int8) or that is random.
     """
     folded = 0
     values: dict[Node, torch.Tensor] = {}
@@ -129,8 +130,8 @@ def fold_constants(gm: GraphModule) -> int:
             continue
         if not isinstance(out, torch.Tensor):
             continue
-        biggest = max(values[p].numel() for p in node.all_input_nodes)
-        if out.numel() > biggest:
+        biggest = max(_nbytes(values[p]) for p in node.all_input_nodes)
+        if _nbytes(out) > biggest:
             continue
         values[node] = out
     # replace the frontier: folded nodes used by non-folded ones
@@ -142,6 +143,10 @@ def fold_constants(gm: GraphModule) -> int:
             folded += 1
     gm.graph.eliminate_dead_code()
     return folded
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def replace_with_constant(gm: GraphModule, node: Node, name: str, value: torch.Tensor) -> Node:

@@ -30,6 +30,8 @@ def weights(w: Any) -> torch.Tensor | None:
     if w is None:
         return None
     arr = np.array(w, copy=True)
+    if arr.dtype == object:  # FP8, INT4 and FP4 weights: the bindings hand out no buffer for them
+        raise NotImplementedError(f"{w.dtype} weights cannot be read through TensorRT's Python bindings")
     if arr.size == 0:
         return None
     return torch.from_numpy(arr.reshape(-1))
