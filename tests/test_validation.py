@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import trtforge
-from trtforge.conversion.validate import ValidationError
+from trtforge.validation.validate import ValidationError
 
 
 class Chain(torch.nn.Module):
@@ -59,7 +59,7 @@ def test_wrong_converter_fails_validation_naming_the_first_diverging_node(wrong_
 
 
 def test_tolerance_depends_on_precision():
-    from trtforge.conversion.validate import TOLERANCE
+    from trtforge.validation.validate import TOLERANCE
 
     assert TOLERANCE[torch.float32] < TOLERANCE[torch.float16] < TOLERANCE[torch.bfloat16]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import errors as _errors
+from .errors import *  # noqa: F403  (the error family is cheap and always importable)
 from ._version import __version__
 from .plugins.hookspecs import hookimpl, hookspec
 from .plugins.info import CORE_API_VERSION, PackInfo
@@ -15,7 +17,6 @@ from .plugins.info import CORE_API_VERSION, PackInfo
 #: public name -> (module, attribute)
 _LAZY = {
     "compile": ("trtforge.compiler", "compile"),
-    "CompilationError": ("trtforge.compiler", "CompilationError"),
     "save": ("trtforge.runtime", "save"),
     "load": ("trtforge.runtime", "load"),
     "converter": ("trtforge.plugins.converters", "converter"),
@@ -26,9 +27,9 @@ _LAZY = {
     "ConversionContext": ("trtforge.conversion.context", "ConversionContext"),
     "CompileReport": ("trtforge.report", "CompileReport"),
 }
-_SUBMODULES = {"runtime", "testing", "backend", "conversion", "lowering", "partitioning", "plugins", "cli", "cache"}
+_SUBMODULES = {"errors", "runtime", "testing", "backend", "conversion", "lowering", "partitioning", "plugins", "cli", "cache"}
 
-__all__ = ["CORE_API_VERSION", "PackInfo", "__version__", "hookimpl", "hookspec", *_LAZY]
+__all__ = ["CORE_API_VERSION", "PackInfo", "__version__", "hookimpl", "hookspec", *_errors.__all__, *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,10 +10,10 @@ import torch
 from torch.fx import GraphModule, Node
 
 from . import backend as _backend
-from .conversion.context import ConversionError
-from .conversion.engine import BuildError, build_engine
+from .conversion.engine import build_engine
 from .conversion.interpreter import Network, build_network
-from .conversion.validate import ValidationError, validate
+from .validation.validate import validate
+from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
 from .partitioning.split import extract, stitch
@@ -24,10 +24,6 @@ from .report import CompileReport, EngineReport, FallbackEntry
 from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
 from .runtime.module import TRTEngineModule
 from .settings import CompileSettings, Input, normalize_inputs
-
-
-class CompilationError(RuntimeError):
-    """Compilation cannot produce what the settings ask for; the message says which nodes and why."""
 
 
 def compile(

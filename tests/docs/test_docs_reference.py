@@ -112,12 +112,18 @@ def test_every_fallback_reason_has_a_section(md):
     assert not missing, f"fallback reasons without a troubleshooting section: {missing}"
 
 
-def test_every_runtime_error_is_named():
-    from trtforge.runtime import errors
+def test_every_error_is_named():
+    """Runtime errors by their ``trtforge.runtime`` name, every other error by its top-level name."""
+    from trtforge import errors, runtime
 
     text = read("troubleshooting.md")
-    missing = [name for name in errors.__all__ if f"trtforge.runtime.{name}" not in text]
+    runtime_errors = [n for n in errors.__all__ if issubclass(getattr(errors, n), errors.TRTForgeRuntimeError)]
+    missing = [name for name in runtime_errors if f"trtforge.runtime.{name}" not in text]
     assert not missing, f"runtime errors troubleshooting.md does not name: {missing}"
+    assert all(getattr(runtime, n) is getattr(errors, n) for n in runtime_errors)
+    others = [n for n in errors.__all__ if n not in runtime_errors]
+    missing = [name for name in others if f"trtforge.{name}" not in text]
+    assert not missing, f"errors troubleshooting.md does not name: {missing}"
 
 
 # -- CLI -------------------------------------------------------------------------------------------

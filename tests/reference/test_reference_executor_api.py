@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from trtforge.testing import reference
-from trtforge.testing.reference import (
+from trtforge.validation import reference
+from trtforge.validation.reference import (
     ReferenceExecutionError,
     UnsupportedLayerError,
     run_network,
@@ -74,7 +74,7 @@ def test_unsupported_layer_names_layer_and_type(hand: Any, trt: Any) -> None:
 def test_shape_disagreement_with_tensorrt_is_reported(hand: Any, trt: Any, monkeypatch: Any) -> None:
     """The walk checks every computed shape against TensorRT's inferred one."""
     h, relu = _small_net(hand, trt)
-    from trtforge.testing.reference import executor
+    from trtforge.validation.reference import executor
 
     bad = ("IActivationLayer", lambda ctx, ins: [ins[0][:, :2]])
     monkeypatch.setitem(executor._table(), "ACTIVATION", bad)

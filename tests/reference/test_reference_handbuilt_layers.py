@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trtforge.testing.reference import ReferenceExecutionError, run_network
+from trtforge.validation.reference import ReferenceExecutionError, run_network
 
 
 def _single(h: Any, x: torch.Tensor, layer: Any, name: str = "x") -> torch.Tensor:

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trtforge.testing.reference import run_network
+from trtforge.validation.reference import run_network
 
 SELU_A, SELU_L = 1.6732632423543772, 1.0507009873554805
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from trtforge import backend
-from trtforge.testing.reference import run_network
+from trtforge.validation.reference import run_network
 
 torchvision = pytest.importorskip("torchvision", reason="the whole-model ground truth uses torchvision models")
 

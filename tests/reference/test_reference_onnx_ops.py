@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trtforge.testing.reference import run_network
+from trtforge.validation.reference import run_network
 
 
 class Fn(nn.Module):

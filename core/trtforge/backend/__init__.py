@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from ..errors import BackendUnavailable
+
 __all__ = [
     "BACKENDS",
     "BackendUnavailable",
@@ -36,10 +38,6 @@ _INSTALL_HINT = {
     "tensorrt": "pip install 'trtforge[tensorrt]'",
     "tensorrt_rtx": "pip install 'trtforge[rtx]'",
 }
-
-
-class BackendUnavailable(ImportError):
-    """No usable TensorRT module could be imported."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 
 from .. import backend as _backend
+from ..errors import ConversionError
 from ..settings import CompileSettings
 from . import dtypes
 
@@ -150,7 +151,3 @@ class ConversionContext:
 
     def tensors(self, values: Sequence[Any]) -> list[Any]:
         return [self.to_trt(v) for v in values]
-
-
-class ConversionError(RuntimeError):
-    """A converter could not convert a node; the message names the node, op, pack and converter."""

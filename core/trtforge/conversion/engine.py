@@ -7,12 +7,9 @@ from typing import Any
 import torch
 
 from .. import backend as _backend
+from ..errors import BuildError
 from ..settings import CompileSettings
 from .interpreter import Network
-
-
-class BuildError(RuntimeError):
-    """TensorRT returned no engine; the message carries the builder's errors."""
 
 
 def builder_config(net: Network, settings: CompileSettings) -> Any:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..errors import ExportError
 from ..settings import Input
 
 
@@ -153,7 +154,3 @@ def explain_constraints(message: str) -> list[str]:
             out.append(f"{where(sym)}: the model does not work for every size in its Input range ({rng}); "
                        f"narrow the range")
     return out
-
-
-class ExportError(RuntimeError):
-    pass

@@ -8,6 +8,8 @@ from typing import Sequence
 import torch
 from torch.fx import Graph, GraphModule, Node
 
+from ..errors import PartitioningError
+
 
 def _fetch_attr(gm: torch.nn.Module, target: str):
     obj = gm
@@ -121,7 +123,7 @@ def stitch(gm: GraphModule, groups: Sequence[Sequence[Node]], modules: Sequence[
             if indeg[s] == 0:
                 heapq.heappush(heap, (first[s], uid[s], s))
     if emitted != len(units):
-        raise RuntimeError("partitions are not convex: the contracted graph has a cycle (a partitioner bug)")
+        raise PartitioningError("partitions are not convex: the contracted graph has a cycle (a partitioner bug)")
     # Only what the new graph references is kept: weights folded into engines are released.
     new.eliminate_dead_code(is_impure_node=lambda n: n.op not in ("call_module", "get_attr") and n.is_impure())
     parts = dict(zip(names, modules))

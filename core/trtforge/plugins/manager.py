@@ -15,16 +15,13 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
+from ..errors import PackLoadError
 from . import hookspecs
 from .converters import ConverterSpec, specs_of
 from .info import CORE_API_VERSION, PackInfo, api_compatible
 from .registry import ConverterRegistry
 
 from .manager_light import ENTRY_POINT_GROUP, entry_points, importlib_metadata
-class PackLoadError(RuntimeError):
-    """A pack could not be loaded (raised only in strict mode)."""
-
-
 @dataclass
 class PackRecord:
     """One pack as the manager saw it: loaded, blocked or failed."""

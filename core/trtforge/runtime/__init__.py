@@ -11,7 +11,7 @@ backend is imported when an engine is first loaded or run. It registers the
 ``torch.export.load`` once ``trtforge.runtime`` is imported.
 """
 from .cudagraphs import CudaGraphsModule
-from .errors import (
+from ..errors import (
     ABIVersionError,
     BackendMismatchError,
     CorruptedProgramError,

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch.utils import _pytree as pytree
 
-from .errors import IncompatibleModesError, TRTForgeRuntimeError
+from ..errors import IncompatibleModesError, TRTForgeRuntimeError
 
 __all__ = ["CudaGraphsModule"]
 

@@ -103,7 +103,7 @@ class EngineMetadata:
 
 def check_abi_version(data: Mapping[str, Any], what: str) -> None:
     """Raise :class:`ABIVersionError` unless ``data["abi_version"]`` is this runtime's."""
-    from .errors import ABIVersionError
+    from ..errors import ABIVersionError
 
     found = data.get("abi_version") if isinstance(data, Mapping) else None
     if found != ABI_VERSION:

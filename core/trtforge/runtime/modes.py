@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
-from .errors import IncompatibleModesError, WeightStreamingError
+from ..errors import IncompatibleModesError, WeightStreamingError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cudagraphs import CudaGraphsModule

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from . import modes, runner as _runner_mod
-from .errors import (
+from ..errors import (
     ABIVersionError,
     CorruptedProgramError,
     EngineInputError,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import SavedProgramError
+from ..errors import SavedProgramError
 from .metadata import EngineMetadata, check_abi_version, eval_shape_expr, torch_dtype
 
 __all__ = ["clear_engine_cache", "engine_module_for", "execute_engine", "is_engine_node"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
-from .errors import (
+from ..errors import (
     BackendMismatchError,
     EngineDeserializationError,
     EngineExecutionError,

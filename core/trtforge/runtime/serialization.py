@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .errors import (
+from ..errors import (
     CorruptedProgramError,
     SavedProgramError,
     TensorRTNotInstalledError,

@@ -26,7 +26,7 @@ __all__ = [
 
 
 def run_network(network: Any, inputs: dict, **kwargs: Any) -> dict:
-    """Execute ``network`` on CPU with PyTorch; see :mod:`trtforge.testing.reference`."""
-    from .reference import run_network as _run
+    """Execute ``network`` on CPU with PyTorch; see :mod:`trtforge.validation.reference`."""
+    from ..validation.reference import run_network as _run
 
     return _run(network, inputs, **kwargs)

@@ -167,7 +167,7 @@ def check_converts(
 
 
 def _compare_on_gpu(module: torch.nn.Module, compiled: torch.nn.Module, inputs: Sequence[Any], rtol: float | None) -> None:
-    from ..conversion.validate import TOLERANCE, errors
+    from ..validation.validate import TOLERANCE, errors
 
     args = [i.example("opt") if not isinstance(i, torch.Tensor) else i for i in inputs]
     with torch.no_grad():

@@ -20,7 +20,7 @@ import trtforge
 from trtforge import runtime as rt
 from trtforge.plugins.registry import Reason
 from trtforge.testing import check_converts
-from trtforge.testing.reference import run_network
+from trtforge.validation.reference import run_network
 
 DDS_OPS = {"aten::nonzero.default", "aten::masked_select.default", "aten::index.Tensor",
            "aten::_unique2.default", "aten::unique_dim.default", "aten::unique_consecutive.default",

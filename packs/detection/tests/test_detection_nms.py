@@ -13,7 +13,7 @@ import torchvision
 import trtforge
 from trtforge.plugins.registry import Reason
 from trtforge.testing import check_converts
-from trtforge.testing.reference import run_network
+from trtforge.validation.reference import run_network
 
 NMS = torch.ops.torchvision.nms.default
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import trtforge
-from trtforge.conversion.validate import TOLERANCE
+from trtforge.validation.validate import TOLERANCE
 from trtforge.testing import check_converts
 
 torchvision = pytest.importorskip("torchvision", reason="whole-model tests need torchvision")

@@ -47,11 +47,15 @@ def test_native_layer_norm_called_directly(fn_module, dynamic_input):
     check_converts(m, [dynamic_input((3, 8))], ops=[aten.native_layer_norm.default])
 
 
-def test_native_layer_norm_statistics_used_falls_back(fn_module):
-    m = fn_module(lambda m, x: aten.native_layer_norm.default(x, [8], None, None, 1e-5)[1] * 2)
-    report = trtforge.compile(m, [_x(3, 8)], min_block_size=1, dryrun=True)
-    [entry] = [f for f in report.fallback if f.op == "aten::native_layer_norm.default"]
-    assert "only the first output converts" in entry.reason
+def test_native_layer_norm_statistics_and_run_time_weights(fn_module, dynamic_input):
+    def f(m, x, w):
+        y, mean, rstd = aten.native_layer_norm.default(x, [8], w, None, 1e-5)
+        return y, mean * 2, rstd + 1, torch.nn.functional.layer_norm(x, (8,), w * 2, w)
+
+    m = fn_module(f)
+    ops = [aten.native_layer_norm.default]
+    check_converts(m, [_x(3, 4, 8) * 3 + 1, _x(8, seed=1)], ops=ops)
+    check_converts(m, [dynamic_input((3, 4, 8), dims=(0, 1)), _x(8, seed=1)], ops=ops)
 
 
 def test_group_norm(dynamic_input):

@@ -85,7 +85,13 @@ def test_cumsum(fn_module, dynamic_input):
     check_converts(fn_module(f), [dynamic_input((3, 5), dims=(0, 1))], ops=[aten.cumsum.default])
 
 
-def test_integer_cumsum_falls_back(fn_module):
-    report = trtforge.compile(fn_module(lambda m, i: i.cumsum(0) + 1), [torch.arange(6)], min_block_size=1, dryrun=True)
-    [entry] = [f for f in report.fallback if f.op == "aten::cumsum.default"]
-    assert "cumulative layers take floats" in entry.reason
+def test_integer_and_bool_cumsum_cumprod(fn_module, dynamic_input):
+    """Position ids from a padding mask (transformers): int64 and bool scans stay exact."""
+    def f(m, i):
+        mask = i > 2
+        return mask.cumsum(-1) * mask - 1, i.cumsum(0), torch.cumprod(i % 3 + 1, 1), (i * 0.5).cumprod(-1)
+
+    i = torch.randint(0, 6, (3, 7), generator=torch.Generator().manual_seed(0))
+    ops = [aten.cumsum.default, aten.cumprod.default]
+    check_converts(fn_module(f), [i], ops=ops)
+    check_converts(fn_module(f), [dynamic_input((3, 7), dims=(0, 1), lo=2, dtype=torch.int64)], ops=ops)

@@ -1,7 +1,9 @@
 """Converters of the vision pack, one module per family; :data:`ALL` lists them for ``register``."""
 from __future__ import annotations
 
-from . import activations, attention, conv, elementwise, factory, matmul, norm, pooling, reductions, resize, shape  # noqa: F401
+from . import (  # noqa: F401
+    activations, attention, conv, elementwise, factory, indexing, matmul, norm, pooling, reductions, resize, scatter, shape,
+)
 from ._util import ALL
 
 __all__ = ["ALL"]

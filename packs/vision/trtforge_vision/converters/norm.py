@@ -10,7 +10,9 @@ import torch
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
 
-from ._util import all_of, arg, converter, float_input, is_constant, node_arg, only_first_output, static_dims, val
+from ._util import (
+    all_of, arg, converter, float_input, is_constant, node_arg, only_first_output, outputs_used, static_dims, val,
+)
 
 aten = torch.ops.aten
 
@@ -90,7 +92,7 @@ def _ln_ok(node, settings):
     return True if static_dims(node.args[0], list(range(-n, 0))) else Refusal("dynamic normalized dimensions")
 
 
-@converter(aten.layer_norm.default, validator=all_of(float_input, _ln_ok, _constants_ok(2, 3)))
+@converter(aten.layer_norm.default, validator=all_of(float_input, _ln_ok))
 def layer_norm(ctx, target, args, kwargs, name):
     x, normalized = args[0], list(args[1])
     weight, bias, eps = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias"), arg(args, kwargs, 4, "eps", 1e-5)
@@ -98,17 +100,39 @@ def layer_norm(ctx, target, args, kwargs, name):
 
 
 def _layer_norm(ctx, x, normalized, weight, bias, eps):
+    """Weights and biases computed in the network (not parameters) are applied after the layer."""
     rank = len(x.shape)
     axes = list(range(rank - len(normalized), rank))
     shape = (1,) * (rank - len(normalized)) + tuple(normalized)
-    return _normalize(ctx, x, axes, eps, weight, bias, shape)
+    if not (ctx.is_tensor(weight) or ctx.is_tensor(bias)):
+        return _normalize(ctx, x, axes, eps, weight, bias, shape)
+    y = _normalize(ctx, x, axes, eps, None, None, shape)
+    dtype = ctx.torch_dtype(y)
+    if weight is not None:
+        y = B.elementwise(ctx, "PROD", y, weight, dtype=dtype)
+    return y if bias is None else B.elementwise(ctx, "SUM", y, bias, dtype=dtype)
 
 
-@converter(aten.native_layer_norm.default,
-           validator=all_of(float_input, _ln_ok, _constants_ok(2, 3), only_first_output("layer-norm mean/rstd")))
+def _stats(ctx, x, axes, eps):
+    """Mean and 1/sqrt(biased var + eps) over ``axes``, kept as size-1 dimensions (float32)."""
+    x = B.upcast(ctx, x)
+    mean = B.reduce(ctx, x, "AVG", axes, keepdim=True)
+    dev = B.elementwise(ctx, "SUB", x, mean)
+    var = B.reduce(ctx, B.elementwise(ctx, "PROD", dev, dev), "AVG", axes, keepdim=True)
+    rstd = B.unary(ctx, "RECIP", B.unary(ctx, "SQRT", B.elementwise(ctx, "SUM", var, float(eps))))
+    return mean, rstd
+
+
+@converter(aten.native_layer_norm.default, validator=all_of(float_input, _ln_ok))
 def native_layer_norm(ctx, target, args, kwargs, name):
+    """The normalized output, plus mean and rstd when the graph reads them."""
     x, normalized, weight, bias, eps = args[:5]
-    return [_layer_norm(ctx, x, list(normalized), weight, bias, eps), None, None]
+    y = _layer_norm(ctx, x, list(normalized), weight, bias, eps)
+    if not outputs_used(ctx.current_node) - {0}:
+        return [y, None, None]
+    rank = len(x.shape)
+    mean, rstd = _stats(ctx, x, list(range(rank - len(normalized), rank)), eps)
+    return [y, B.cast(ctx, mean, ctx.output_dtype(1)), B.cast(ctx, rstd, ctx.output_dtype(2))]
 
 
 def _gn_ok(node, settings):

@@ -1,4 +1,4 @@
-"""Reductions (sum/mean/amax/amin/prod/var/std/any/all), arg/max with indices, softmax, cumsum."""
+"""Reductions (sum/mean/amax/amin/prod/var/std/any/all), arg/max with indices, softmax, cumsum/cumprod."""
 from __future__ import annotations
 
 import torch
@@ -155,17 +155,36 @@ def softmax(ctx, target, args, kwargs, name):
     return B.log_softmax(ctx, args[0], args[1])
 
 
-def _cumsum_ok(node, settings):
+def _triangular(ctx, x, dim: int, op: str):
+    """Inclusive scan along ``dim`` as a reduction over a lower-triangular mask: exact for integers
+    (TensorRT's cumulative layer takes floats and only sums). Costs ``numel * length`` elements."""
+    from ._indexing import arange  # the index family's helper
+
+    rank = len(x.shape)
+    dim = B.normalize_dim(dim, rank)
+    order = [d for d in range(rank) if d != dim] + [dim]
+    last = B.permute(ctx, x, order) if dim != rank - 1 else x
+    pos = arange(ctx, B.size(ctx, x, dim))
+    keep = B.compare(ctx, "ge", B.unsqueeze(ctx, pos, 1), B.unsqueeze(ctx, pos, 0))  # [i, j]: j <= i
+    terms = B.where(ctx, keep, B.unsqueeze(ctx, last, rank - 1), 0 if op == "SUM" else 1, dtype=ctx.torch_dtype(x))
+    y = B.reduce(ctx, terms, op, [rank], keepdim=False)
+    return B.permute(ctx, y, [order.index(d) for d in range(rank)]) if dim != rank - 1 else y
+
+
+def _scan_ok(node, settings):
     dt = dtype_of(node)
-    return True if dt is not None and dt.is_floating_point else Refusal(f"cumsum in {dt} (TensorRT cumulative layers take floats)")
+    return True if dt is not None and not dt.is_complex and dt != torch.bool else Refusal(f"scan in {dt}")
 
 
-@converter(aten.cumsum.default, validator=_cumsum_ok)
+@converter(aten.cumsum.default, aten.cumprod.default, validator=_scan_ok)
 def cumsum(ctx, target, args, kwargs, name):
+    """cumsum/cumprod; float cumsum is TensorRT's cumulative layer, the rest a triangular reduction."""
     x = B.cast(ctx, args[0], ctx.output_dtype())
     rank = len(x.shape)
     if rank == 0:
         return x
-    axis = ctx.constant(torch.tensor(B.normalize_dim(args[1], rank), dtype=torch.int32))
-    layer = ctx.net.add_cumulative(x, axis, ctx.trt.CumulativeOperation.SUM, False, False)
-    return ctx.out(layer, "cumsum")
+    if target is aten.cumsum.default and ctx.torch_dtype(x).is_floating_point:
+        axis = ctx.constant(torch.tensor(B.normalize_dim(args[1], rank), dtype=torch.int32))
+        layer = ctx.net.add_cumulative(x, axis, ctx.trt.CumulativeOperation.SUM, False, False)
+        return ctx.out(layer, "cumsum")
+    return _triangular(ctx, x, args[1], "SUM" if target is aten.cumsum.default else "PROD")

@@ -1,5 +1,5 @@
 """Shape ops: view/reshape, permute, squeeze/unsqueeze, expand, cat/stack, split/unbind,
-slice/select, index_select/gather/index, pad, roll, repeat, flip."""
+slice/select, index_select/gather, pad, roll, repeat, flip (advanced indexing: :mod:`.indexing`)."""
 from __future__ import annotations
 
 import torch
@@ -42,6 +42,13 @@ def _layout_only(node, settings):
 def clone(ctx, target, args, kwargs, name):
     """A copy changes nothing in TensorRT (the core keeps clones only where a PyTorch view needs them)."""
     return ctx.out(ctx.net.add_identity(ctx.to_trt(args[0])), "clone")
+
+
+@converter(aten.copy.default)
+def copy(ctx, target, args, kwargs, name):
+    """``x.copy_(src)`` functionalized: ``src`` broadcast to ``x``'s shape in ``x``'s dtype."""
+    x, src = ctx.to_trt(args[0]), ctx.to_trt(args[1])
+    return B.cast(ctx, B.broadcast_to(ctx, src, x), ctx.torch_dtype(x))
 
 
 @converter(aten.permute.default)
@@ -126,19 +133,6 @@ def select(ctx, target, args, kwargs, name):
     return B.select(ctx, args[0], args[1], args[2])
 
 
-def _index_values(ctx, index, length):
-    """Index tensor with negative entries counted from the end (torch advanced indexing)."""
-    if isinstance(index, torch.Tensor):
-        if bool((index >= 0).all()):
-            return ctx.constant(index.to(torch.int64))
-        if not ctx.is_tensor(length):
-            return ctx.constant(torch.where(index < 0, index + length, index).to(torch.int64))
-        index = ctx.constant(index)
-    index = ctx.cast(index, torch.int64)
-    size = B.reshape(ctx, B.as_size_tensor(ctx, length), [1] * len(index.shape))
-    return B.where(ctx, B.compare(ctx, "lt", index, 0), B.elementwise(ctx, "SUM", index, size), index)
-
-
 @converter(aten.index_select.default)
 def index_select(ctx, target, args, kwargs, name):
     x, dim = ctx.to_trt(args[0]), B.normalize_dim(args[1], len(args[0].shape))
@@ -161,26 +155,6 @@ def gather(ctx, target, args, kwargs, name):
     layer = ctx.net.add_gather(x, ctx.cast(index, torch.int64), dim)
     layer.mode = ctx.trt.GatherMode.ELEMENT
     return ctx.out(layer, "gather")
-
-
-def _index_ok(node, settings):
-    indices = node.args[1]
-    present = [i for i, t in enumerate(indices) if t is not None]
-    if len(present) != 1:
-        return Refusal(f"{len(present)} index tensors (only one converts)")
-    dt = dtype_of(indices[present[0]])
-    if dt not in (torch.int64, torch.int32):
-        return Refusal(f"index tensor of {dt} (boolean masks select a data-dependent number of elements)")
-    return True
-
-
-@converter(aten.index.Tensor, validator=_index_ok)
-def index(ctx, target, args, kwargs, name):
-    """``x[..., idx, ...]`` with one integer index tensor: a gather on that dimension."""
-    x, indices = ctx.to_trt(args[0]), args[1]
-    dim = next(i for i, t in enumerate(indices) if t is not None)
-    idx = _index_values(ctx, indices[dim], B.size(ctx, x, dim))
-    return ctx.out(ctx.net.add_gather(x, idx, dim), "index")
 
 
 def _torch_pad_pairs(rank: int, pads) -> tuple[list, list]:

@@ -14,6 +14,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ...errors import ReferenceExecutionError, UnsupportedLayerError
+
 __all__ = [
     "ReferenceExecutionError",
     "UnsupportedLayerError",
@@ -23,14 +25,6 @@ __all__ = [
     "torch_dtype",
     "trt_dtype",
 ]
-
-
-class ReferenceExecutionError(RuntimeError):
-    """The network cannot be executed: bad inputs, an invalid layer, or a failed check."""
-
-
-class UnsupportedLayerError(ReferenceExecutionError, NotImplementedError):
-    """The reference executor has no implementation for this layer type (or mode)."""
 
 
 # ---------------------------------------------------------------------------------------

@@ -6,14 +6,11 @@ from typing import Any, Sequence
 import torch
 from torch.fx import GraphModule
 
-from .interpreter import Network
+from ..errors import ValidationError
+from ..conversion.interpreter import Network
 
 #: rel_err above which validation fails, by precision
 TOLERANCE = {torch.float32: 1e-3, torch.float16: 2e-2, torch.bfloat16: 6e-2}
-
-
-class ValidationError(AssertionError):
-    """A network's outputs disagree with PyTorch beyond tolerance."""
 
 
 def errors(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
@@ -35,7 +32,7 @@ def errors(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
 
 
 def run_reference(net: Network, inputs: Sequence[torch.Tensor], keep: bool = False) -> dict[str, torch.Tensor]:
-    from ..testing.reference import run_network
+    from .reference import run_network
 
     feed = {name: t.detach().cpu().contiguous() for name, t in zip(net.input_names, inputs)}
     return run_network(net.network, feed, keep_intermediates=keep)
