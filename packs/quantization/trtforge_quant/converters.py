@@ -60,12 +60,15 @@ def _arg(args: Any, kwargs: dict, i: int, name: str, default: Any = None) -> Any
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
-def _rank(x: Any) -> int:
-    return len(x.meta["val"].shape) if isinstance(x, torch.fx.Node) else len(x.shape)
-
-
 def _shape(x: Any) -> tuple:
-    return tuple(x.meta["val"].shape) if isinstance(x, torch.fx.Node) else tuple(x.shape)
+    if isinstance(x, torch.fx.Node):
+        value = x.meta["val"] if "val" in x.meta else schemes.constant_value(x)
+        return tuple(value.shape)
+    return tuple(x.shape)
+
+
+def _rank(x: Any) -> int:
+    return len(_shape(x))
 
 
 def _per_tensor(quantize: bool) -> Callable[[Any, dict], QSpec]:

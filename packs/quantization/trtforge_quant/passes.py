@@ -123,5 +123,9 @@ def _replace(gm: GraphModule, node: Node, q: torch.Tensor, scale: torch.Tensor, 
                                         (q_node, block, s_node, None, torch.int8, -128, 127),
                                         {"output_dtype": out_dtype})
     dq.meta = dict(meta)
+    fake_mode = getattr(meta.get("val"), "fake_mode", None)
+    if fake_mode is not None:  # validators and the partitioner read shapes from meta["val"]
+        q_node.meta["val"] = fake_mode.from_tensor(q)
+        s_node.meta["val"] = fake_mode.from_tensor(scale.float())
     node.replace_all_uses_with(dq)
     return dq

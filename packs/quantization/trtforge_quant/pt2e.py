@@ -39,22 +39,32 @@ def quantizer() -> Any:
 
 
 def quantize_int8(model: torch.nn.Module, example: Sequence[torch.Tensor],
-                  calibration: Iterable[Sequence[torch.Tensor]]) -> torch.nn.Module:
+                  calibration: Iterable[Sequence[torch.Tensor]], dynamic_shapes: Any = None) -> torch.nn.Module:
     """Export, insert observers, calibrate on ``calibration`` batches, and convert: the fake-quant model.
 
     The result is the converted ``GraphModule``, in eval mode; its ``.eval()`` returns it.
+    ``dynamic_shapes`` (as for ``torch.export.export``) keeps dimensions dynamic, so that the
+    result compiles with ``trtforge.Input`` ranges over them.
     """
-    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    captured = torch.export.export(model.eval(), tuple(example)).module()
+    captured = torch.export.export(model.eval(), tuple(example), dynamic_shapes=dynamic_shapes).module()
     prepared = prepare_pt2e(captured, quantizer())
     with torch.no_grad():
         for batch in calibration:
             prepared(*batch)
-    converted = move_exported_model_to_eval(convert_pt2e(prepared))
-    # The graph is now fixed in eval mode; torchao makes train()/eval() raise (or return None
-    # once allowed), but trtforge.compile calls model.eval(): make both return the model.
+    return compilable(convert_pt2e(prepared))
+
+
+def compilable(converted: torch.nn.Module) -> torch.nn.Module:
+    """A ``convert_pt2e`` result, fixed in eval mode, whose ``.eval()`` returns it.
+
+    torchao makes ``train()``/``eval()`` of an exported graph raise (or return None once
+    allowed), but ``trtforge.compile`` calls ``model.eval()``.
+    """
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    move_exported_model_to_eval(converted)
     converted.train = types.MethodType(_fixed_mode, converted)
     converted.eval = types.MethodType(_fixed_mode, converted)
     return converted

@@ -19,10 +19,6 @@ import torch
 INT8, INT4, FP8 = "INT8", "INT4", "FP8"
 RANGES = {INT8: (-128, 127), INT4: (-8, 7), FP8: (-448, 448)}
 
-#: block sizes TensorRT-RTX 1.7 builds for INT4 weight-only matmuls (measured: tests/test_quant_torchao.py)
-BLOCK_SIZES = (32, 64, 128)
-
-
 def constant_value(value: Any) -> torch.Tensor | None:
     """The value of a build-time constant argument (a number, or a weight/buffer node); None if run-time."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -120,14 +116,17 @@ def from_block_size(shape: Sequence[int], block_size: Sequence[int]) -> Granular
 
 
 def check_block(shape: Sequence[int], block: Sequence[int]) -> Granularity | str:
-    """Block quantization: one blocked dimension (last or second to last) of a supported size."""
+    """Block quantization: one blocked dimension (last or second to last), in whole blocks.
+
+    TensorRT-RTX 1.7 builds INT8 block dequantization for every group size that divides the
+    dimension (measured 8 to 256, and 96).
+    """
     rank = len(shape)
     blocked = [d for d in range(rank) if block[d] not in (1, shape[d])]
     if len(blocked) != 1 or blocked[0] < rank - 2:
         return (f"blocks {list(block)} of shape {list(shape)}: TensorRT blocks one dimension, "
                 "the last or second to last")
     d = blocked[0]
-    if block[d] not in BLOCK_SIZES or shape[d] % block[d]:
-        return (f"group size {block[d]} along a dimension of {shape[d]}: TensorRT builds INT4 blocks of "
-                f"{', '.join(map(str, BLOCK_SIZES))} that divide the dimension")
+    if shape[d] % block[d]:
+        return f"group size {block[d]} does not divide the blocked dimension ({shape[d]}): TensorRT needs whole blocks"
     return Granularity(block=tuple(int(b) if b != shape[i] or i == d else 1 for i, b in enumerate(block)))
