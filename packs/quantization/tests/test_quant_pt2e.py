@@ -101,7 +101,7 @@ def test_schemes_tensorrt_cannot_express_stay_in_pytorch_with_the_reason(quant_p
     assert refused and reason in refused[0].reason, [(f.op, f.reason) for f in report.fallback]
 
 
-def test_default_x86_quantizer_is_asymmetric_and_refused(quant_pack):
+def test_x86_quantizer_default_is_asymmetric_and_refused(quant_pack):
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer, get_default_x86_inductor_quantization_config)

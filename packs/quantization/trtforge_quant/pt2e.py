@@ -1,10 +1,10 @@
-"""A PT2E quantizer configuration TensorRT can express: symmetric INT8, static scales.
+"""A minimal PT2E quantizer for TensorRT: symmetric INT8 with static (calibrated) scales.
 
-torchao's ``X86InductorQuantizer`` decides *where* quantize/dequantize pairs go (inputs of
-convolutions and linear layers, and the ops around them); its default configuration is
-asymmetric unsigned 8-bit activations, which TensorRT cannot run. :func:`int8_config`
-replaces that with TensorRT's scheme: signed INT8 activations per tensor over the full
-[-128, 127] range, weights per output channel, all with zero zero points.
+PT2E splits quantization into a *quantizer*, which annotates where quantize/dequantize
+pairs go and with which scheme, and ``prepare_pt2e``/``convert_pt2e``, which insert
+observers, calibrate and write the ``quantized_decomposed`` ops. TensorRT expresses only
+symmetric schemes: signed INT8 activations per tensor over the full [-128, 127] range,
+weights per output channel, zero points all zero.
 """
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ import types
 import torch
 
 
-def int8_config() -> Any:
-    """Symmetric INT8 ``QuantizationConfig``: activations per tensor, weights per output channel."""
+_WEIGHTED = ("conv1d", "conv2d", "conv3d", "linear")
+
+
+def _specs() -> tuple[Any, Any]:
+    """(activation, weight) specs: INT8 per tensor over [-128, 127]; per output channel, symmetric."""
     from torchao.quantization.pt2e import MinMaxObserver, PerChannelMinMaxObserver
-    from torchao.quantization.pt2e.quantizer import QuantizationConfig, QuantizationSpec
+    from torchao.quantization.pt2e.quantizer import QuantizationSpec
 
     activation = QuantizationSpec(
         dtype=torch.int8, quant_min=-128, quant_max=127, qscheme=torch.per_tensor_symmetric,
@@ -28,14 +31,35 @@ def int8_config() -> Any:
         dtype=torch.int8, quant_min=-127, quant_max=127, qscheme=torch.per_channel_symmetric, ch_axis=0,
         is_dynamic=False, observer_or_fake_quant_ctr=PerChannelMinMaxObserver.with_args(eps=2**-12),
     )
-    return QuantizationConfig(activation, activation, weight, None, False)
+    return activation, weight
 
 
 def quantizer() -> Any:
-    """torchao's X86 quantizer (which ops get quantized) with :func:`int8_config` everywhere."""
-    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
+    """A PT2E quantizer placing Q/DQ where TensorRT wants them: on both inputs of every convolution
+    and linear layer (the activation per tensor, the weight per output channel), nowhere else.
 
-    return X86InductorQuantizer().set_global(int8_config())
+    TensorRT fuses each Q/DQ pair into the INT8 layer that reads it. torchao's
+    ``X86InductorQuantizer`` places Q/DQ around fusion patterns it matches by module, which
+    fails on models that reuse one module twice (torchvision's ResNet blocks reuse their ReLU:
+    "Input partition has more than one output node"), and its default is asymmetric.
+    """
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, Quantizer
+
+    activation, weight = _specs()
+    targets = {getattr(torch.ops.aten, op).default for op in _WEIGHTED}
+
+    class TensorRTQuantizer(Quantizer):
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            for node in model.graph.nodes:
+                if node.op == "call_function" and node.target in targets:
+                    node.meta["quantization_annotation"] = QuantizationAnnotation(
+                        input_qspec_map={node.args[0]: activation, node.args[1]: weight}, _annotated=True)
+            return model
+
+        def validate(self, model: torch.fx.GraphModule) -> None:
+            return None
+
+    return TensorRTQuantizer()
 
 
 def quantize_int8(model: torch.nn.Module, example: Sequence[torch.Tensor],
