@@ -18,10 +18,15 @@ MODULES = {_module_name(p): p for p in ROOT.rglob("*.py")}
 
 
 def _imports(name: str, path: Path) -> set[str]:
-    """Every trtforge module ``name`` imports, at module level or inside a function."""
+    """Every trtforge module ``name`` imports, at module level or inside a function
+    (imports under ``if TYPE_CHECKING:`` are annotations only, and do not count)."""
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):

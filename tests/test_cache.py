@@ -45,9 +45,9 @@ def test_changed_settings_or_weights_miss(toy_manager, tmp_path):
 def test_size_cap_evicts_least_recently_used(tmp_path):
     cache = EngineCache(tmp_path, max_bytes=3000)
     for i in range(5):
-        cache.put(f"k{i}", torch.zeros(200))  # ~1 KB each
+        cache.put(f"{i:040x}", torch.zeros(200))  # ~1 KB each
     keys = [e[0] for e in cache.entries()]
-    assert cache.size() <= 3000 and "k4" in keys and "k0" not in keys
+    assert cache.size() <= 3000 and f"{4:040x}" in keys and f"{0:040x}" not in keys
 
 
 def test_corrupted_entry_is_detected_and_rebuilt(toy_manager, tmp_path):

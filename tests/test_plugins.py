@@ -160,3 +160,27 @@ def test_import_trtforge_loads_no_pack_and_no_tensorrt():
         "'trtforge.partitioning', 'trtforge.conversion'))]; print(bad); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fallback_reason_names_the_refusing_converter_not_another_ones_backend_limit():
+    """A converter whose validator refuses the node is not blamed on a backend limit it also has:
+    the report names the refusal (and the category is the validator's), on every target backend."""
+    from trtforge.plugins.converters import Refusal, specs_of
+    from trtforge.plugins.registry import ConverterRegistry, Reason
+
+    def refuse(node, settings):
+        return Refusal("only boolean masks")
+
+    nz = trtforge.converter(aten.relu.default, priority=1, emits={"NON_ZERO"}, capability_validator=refuse)(
+        lambda ctx, target, args, kwargs, name: None)
+    reg = ConverterRegistry()
+    reg.add(specs_of(nz)[0], "masks")
+    g = torch.fx.Graph()
+    x = g.placeholder("x")
+    x.meta["val"] = torch.empty(2)
+    relu = g.call_function(aten.relu.default, (x,))
+    for backend in ("tensorrt_rtx", "tensorrt"):
+        sel = reg.select(relu, None, target_backend=backend)
+        assert sel.spec is None
+        assert sel.primary.reason is Reason.VALIDATOR and "only boolean masks" in sel.primary.detail
+        assert "NonZero" not in sel.reason

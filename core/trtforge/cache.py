@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import torch
 
 from ._version import __version__
+from .errors import CacheStoreError
 
 #: settings that do not change the compiled program
 #: size of a cache key (hex file names twice as long)
@@ -57,6 +58,18 @@ def _spec_key(spec: Any) -> Any:
     return tuple(str(getattr(spec, f)) if f == "dtype" else getattr(spec, f) for f in fields)
 
 
+def _canonical(value: Any) -> str:
+    """A setting's value as text that is the same in every process: sets and mappings sorted (the
+    ``repr`` of a frozenset of strings follows string hashing, which changes per process)."""
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(_canonical(v) for v in value)) + "}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(sorted(f"{_canonical(k)}: {_canonical(v)}" for k, v in value.items())) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_canonical(v) for v in value) + "]"
+    return repr(value)
+
+
 def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: Any, target: str,
               backend: tuple[str, str], packs: Sequence[tuple[str, str | None]]) -> str:
     h = hashlib.blake2b(digest_size=_KEY_BYTES)
@@ -64,7 +77,7 @@ def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: 
     h.update(str(ep.graph_signature).encode())
     _weights_fingerprint(ep, h)
     h.update(repr([_spec_key(s) for s in specs]).encode())
-    cfg = {f.name: repr(getattr(settings, f.name)) for f in dataclasses.fields(settings) if f.name not in _NOT_IN_KEY}
+    cfg = {f.name: _canonical(getattr(settings, f.name)) for f in dataclasses.fields(settings) if f.name not in _NOT_IN_KEY}
     h.update(json.dumps(cfg, sort_keys=True).encode())
     device = "cpu-aot"
     if torch.cuda.is_available():
@@ -74,14 +87,31 @@ def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: 
 
 
 class EngineCache:
-    """A size-capped directory of compiled programs."""
+    """A size-capped directory of compiled programs.
 
-    def __init__(self, directory: str | os.PathLike, max_bytes: int = 2 << 30) -> None:
+    ``create=False`` leaves a missing directory missing (``trtforge cache info`` must not make one);
+    :attr:`exists` says whether there is one.
+    """
+
+    def __init__(self, directory: str | os.PathLike, max_bytes: int = 2 << 30, *, create: bool = True) -> None:
         self.dir = Path(directory)
         self.max_bytes = int(max_bytes)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.dir.mkdir(parents=True, exist_ok=True)
         #: what the last get() found: "hit", "miss" or "corrupt"
         self.last = ""
+
+    @property
+    def exists(self) -> bool:
+        return self.dir.is_dir()
+
+    def writable(self) -> str | None:
+        """None if entries can be stored here, else the reason they cannot."""
+        if not self.exists:
+            return f"{str(self.dir)!r} does not exist and cannot be created"
+        if not os.access(self.dir, os.W_OK | os.X_OK):
+            return f"{str(self.dir)!r} is not writable"
+        return None
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.dir / f"{key}.bin", self.dir / f"{key}.check"
@@ -103,36 +133,72 @@ class EngineCache:
             obj = None
         if obj is None:
             self.last = "corrupt"
-            self.remove(key)
+            self._remove_quietly(key)
             return None
-        os.utime(payload)  # least-recently-used order
+        try:
+            os.utime(payload)  # least-recently-used order
+        except OSError:
+            pass  # a read-only cache still serves hits
         self.last = "hit"
         return obj
 
     def put(self, key: str, obj: Any) -> None:
+        """Store ``obj``; raises :class:`CacheStoreError` (saying why and what to do) if it was not
+        stored. Atomic: readers never see half an entry, and a failed write leaves none."""
+        from ._io import OutputWriteError, atomic_write, atomic_write_text
+
         payload, digest = self._paths(key)
-        tmp = payload.with_suffix(f".{os.getpid()}.tmp")
         try:
-            torch.save(obj, tmp)
-            with open(tmp, "rb") as f:
-                sha = _digest(f)
-            os.replace(tmp, payload)  # atomic: readers never see half an entry
-        finally:
-            tmp.unlink(missing_ok=True)
-        digest.write_text(sha + "\n")
+            with atomic_write(payload, "engine cache entry") as f:
+                torch.save(obj, f)
+                f.flush()
+                size = f.tell()
+                if size > self.max_bytes:
+                    raise CacheStoreError(
+                        f"the compiled program ({size / 1e6:.1f} MB) is larger than engine_cache_size "
+                        f"({self.max_bytes / 1e6:.1f} MB), so it was not stored in {str(self.dir)!r}; raise "
+                        "engine_cache_size"
+                    )
+                sha = _digest(f) if f.error is None else ""
+            atomic_write_text(digest, sha + "\n", "engine cache checksum")
+        except OutputWriteError as exc:
+            self._remove_quietly(key)
+            raise CacheStoreError(f"the engine cache entry was not stored: {exc}") from None
         self.evict()
 
     def remove(self, key: str) -> None:
-        for p in self.dir.glob(f"{key}.*"):  # payload, checksums, leftovers of an interrupted write
-            p.unlink(missing_ok=True)
+        """Delete an entry and the leftovers of interrupted writes of it."""
+        for p in self.dir.iterdir():
+            if _owner_key(p.name) == key:
+                p.unlink(missing_ok=True)
+
+    def _remove_quietly(self, key: str) -> None:
+        try:
+            self.remove(key)
+        except OSError:
+            pass
 
     def entries(self) -> list[tuple[str, int, float]]:
         """``(key, bytes, last_used)`` for every entry, most recently used first."""
         out = []
         for p in self.dir.glob("*.bin"):
-            st = p.stat()
-            out.append((p.stem, st.st_size, st.st_mtime))
+            if _ENTRY.fullmatch(p.name):
+                st = p.stat()
+                out.append((p.stem, st.st_size, st.st_mtime))
         return sorted(out, key=lambda e: -e[2])
+
+    def orphans(self) -> list[tuple[str, int]]:
+        """``(file name, bytes)`` of what interrupted writes left: temporary files, and checksums
+        without their entry. ``clear`` removes them."""
+        if not self.exists:
+            return []
+        keys = {e[0] for e in self.entries()}
+        out = []
+        for p in sorted(self.dir.iterdir()):
+            owner = _owner_key(p.name)
+            if owner is not None and not (p.name == f"{owner}.bin" or (p.name == f"{owner}.check" and owner in keys)):
+                out.append((p.name, p.stat().st_size))
+        return out
 
     def size(self) -> int:
         return sum(e[1] for e in self.entries())
@@ -148,17 +214,32 @@ class EngineCache:
         return removed
 
     def clear(self) -> int:
-        """Delete every entry, and what interrupted writes or races left (checksums without a
-        payload, temporary files); returns the number of entries deleted."""
+        """Delete every entry and what interrupted writes left (checksums without their entry,
+        temporary files), and nothing else: a file is the cache's only if its whole name is one
+        the cache writes. Returns the number of entries deleted (:meth:`orphans` before says how
+        many leftovers there were)."""
+        if not self.exists:
+            return 0
         n = len(self.entries())
         for p in self.dir.iterdir():
-            if p.is_file() and _KEY.fullmatch(p.name.split(".", 1)[0]):
+            if _owner_key(p.name) is not None and p.is_file():
                 p.unlink(missing_ok=True)
         return n
 
 
-#: the file names of entries: ``cache_key`` digests
-_KEY = re.compile(f"[0-9a-f]{{{2 * _KEY_BYTES}}}")
+_HEX = f"[0-9a-f]{{{2 * _KEY_BYTES}}}"
+#: the file names the cache writes: entries, checksums, and temporary files of both (named by
+#: trtforge._io.atomic_write; ``KEY.PID.tmp`` is what trtforge 0.x before atomic_write left)
+_ENTRY = re.compile(f"{_HEX}\\.bin")
+_OWNED = re.compile(f"(?P<key>{_HEX})\\.(?:bin|check)|\\.(?P<tkey>{_HEX})\\.(?:bin|check)\\.\\d+\\.[0-9a-f]{{8}}\\.tmp"
+                    f"|(?P<okey>{_HEX})\\.\\d+\\.tmp")
+
+
+def _owner_key(name: str) -> str | None:
+    """The key of the entry a file name belongs to, or None if the cache did not write it."""
+    m = _OWNED.fullmatch(name)
+    return None if m is None else (m.group("key") or m.group("tkey") or m.group("okey"))
+
 
 #: entries are checked in chunks of this size, on several threads
 _CHUNK = 32 << 20

@@ -4,20 +4,25 @@ from __future__ import annotations
 import gc
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch.fx import GraphModule, Node
 
 from . import backend as _backend
+from ._progress import stage
 from .conversion.engine import build_engine
 from .conversion.interpreter import Network, build_network
+from .validation.float32 import fp32_weights as model_weights, record
 from .validation.validate import validate
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import capture, lower_exported
-from .partitioning.partitioner import Partitioner, PartitionResult, is_compute
+from .lowering.export import WRAPPED
+from .partitioning.partitioner import Partitioner, PartitionResult
+from .runtime.program import is_compute
 from .partitioning.split import extract, stitch
 from .plugins.converters import qualified_op_name
+from .precision import AUTO, apply_keep_fp32, node_precisions
 from .plugins.manager import PackManager, get_manager
 from .plugins.registry import Reason, Selection
 from .report import CompileReport, EngineReport, FallbackEntry
@@ -85,30 +90,99 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     backend_name, target = resolve_backends(cfg)
     report.backend, report.target_backend = backend_name, target
     report.packs = [r.name for r in manager.loaded()]
+    stage("exporting (torch.export)")
     ep = capture(model, specs, examples, cfg)
     report.timings_s["export"] = time.perf_counter() - t0
     cache = key = None
     if cfg.engine_cache_dir and not cfg.dryrun:
-        from .cache import EngineCache, cache_key
+        from .cache import cache_key
 
-        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size)
+        cache = _open_cache(cfg, report)
         packs = [(r.name, r.version) for r in manager.loaded()]
+        stage("engine cache lookup")
         key = cache_key(ep, specs, cfg, target, (backend_name or "", _backend.version() if backend_name else ""), packs)
-        hit = cache.get(key)
-        report.cache = cache.last
+        hit = _cache_lookup(cache, key, cfg, report)
         if hit is not None:
             hit.trtforge_report.cache = "hit"
+            hit.trtforge_report.warnings = [*report.warnings, *_validated_hit_note(hit.trtforge_report, cfg)]
             hit.trtforge_report.timings_s = {"export": report.timings_s["export"], "total": time.perf_counter() - t0}
             return hit
+    stage("lowering")
     lowered = lower_exported(ep, cfg, manager)
     del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
     report.timings_s.update(lowered.timings)
-    result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target)
+    weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
+    result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)
     report.timings_s["total"] = time.perf_counter() - t0
     if cache is not None and key is not None and not isinstance(result, CompileReport):
-        cache.put(key, result)
+        stage("storing in the engine cache")
+        _cache_store(cache, key, result, report)
     return result
+
+
+def _open_cache(cfg: CompileSettings, report: CompileReport) -> Any:
+    """The engine cache, checked before any work: a directory that cannot be written still serves
+    hits, and the compile goes on (with a warning) rather than failing after the build."""
+    from .cache import EngineCache
+
+    try:
+        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size)  # type: ignore[arg-type]
+    except OSError as exc:
+        cache = EngineCache(cfg.engine_cache_dir, cfg.engine_cache_size, create=False)  # type: ignore[arg-type]
+        _warn(report, f"engine cache {cfg.engine_cache_dir!r} cannot be created ({exc.strerror or exc}): "
+                      "the program will not be stored; choose a writable engine_cache_dir")
+        return cache
+    why = cache.writable()
+    if why:
+        _warn(report, f"engine cache {why}: the program will not be stored; choose a writable engine_cache_dir")
+    return cache
+
+
+def _cache_lookup(cache: Any, key: str, cfg: CompileSettings, report: CompileReport) -> Any:
+    hit = cache.get(key) if cache.exists else None
+    report.cache = cache.last or "miss"
+    if hit is not None and cfg.validate and _validated_hit_note(hit.trtforge_report, cfg) is None:
+        report.cache = "miss"
+        _warn(report, "validate=True: the cached program was not validated (or with a looser tolerance), so it "
+                      "was compiled again and validated")
+        return None
+    return hit
+
+
+def _validated_hit_note(cached: CompileReport, cfg: CompileSettings) -> list[str] | None:
+    """With ``validate=True``, a hit is used only if every engine in it was validated within the
+    tolerance asked for; the report then says the numbers are from when it was stored."""
+    if not cfg.validate:
+        return []
+    from .validation.validate import TOLERANCE
+
+    tol = cfg.validate_rtol if cfg.validate_rtol is not None else TOLERANCE.get(cfg.precision, 1e-3)
+    built = [e for e in cached.engines if e.status == "built"]
+    if any(not e.validation or e.validation.get("tolerance", float("inf")) > tol for e in built):
+        return None
+    return ["validate=True and an engine cache hit: the validation results shown were measured when the entry "
+            "was stored (same graph, weights, input specs and settings); set engine_cache_dir=None to validate anew"]
+
+
+def _cache_store(cache: Any, key: str, result: Any, report: CompileReport) -> None:
+    """Store a compiled program; a failure is a warning: the compile's result is never thrown away."""
+    from .cache import CacheStoreError
+
+    if cache.writable():
+        return  # said so before compiling
+    try:
+        cache.put(key, result)
+    except CacheStoreError as exc:
+        _warn(report, str(exc))
+        report.cache = "not_stored"
+
+
+def _warn(report: CompileReport, message: str) -> None:
+    import warnings
+
+    report.warnings.append(message)
+    warnings.warn(f"trtforge: {message}", stacklevel=4)
 
 
 def resolve_backends(cfg: CompileSettings) -> tuple[str | None, str]:
@@ -156,26 +230,6 @@ def example_sets(specs: Sequence[Input], examples: Sequence[torch.Tensor | None]
     return sets
 
 
-def _capture_boundaries(gm: GraphModule, sets: list[list[torch.Tensor]], wanted: set[Node]) -> list[dict[str, Any]]:
-    """Run ``gm`` in PyTorch, keeping only the values partitions read or produce."""
-    captured = []
-    names = {n.name for n in wanted}
-    for inputs in sets:
-        values: dict[str, Any] = {}
-
-        class Recorder(torch.fx.Interpreter):
-            def run_node(self, n):  # noqa: ANN001
-                out = super().run_node(n)
-                if n.name in names:
-                    values[n.name] = out
-                return out
-
-        with torch.no_grad():
-            Recorder(gm).run(*inputs)
-        captured.append(values)
-    return captured
-
-
 def compile_graph(
     gm: GraphModule,
     specs: Sequence[Input],
@@ -184,10 +238,31 @@ def compile_graph(
     manager: PackManager,
     report: CompileReport,
     target: str,
+    fp32_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> Any:
-    """Partition a lowered graph and convert each partition (shared by export and torch.compile)."""
+    """Partition a lowered graph and convert each partition (shared by export and torch.compile).
+
+    ``fp32_weights``: the model's float32 weights by graph attribute name, for nodes kept in
+    float32 and the float32 reference of validation under a reduced precision.
+    """
+    reduced = cfg.precision != torch.float32
+    checking = cfg.validate or AUTO in cfg.keep_fp32
+    ranges = symbol_ranges(gm, specs)
+    sets = example_sets(specs, examples) if checking and not cfg.dryrun else []
+    if cfg.keep_fp32:
+        t = time.perf_counter()
+        stage("keeping nodes in float32" + (" (precision search)" if AUTO in cfg.keep_fp32 else ""))
+        convert = None if cfg.dryrun else (lambda g: _networks(g, cfg, manager, target, ranges))
+        report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert)
+        report.timings_s["precision"] = time.perf_counter() - t
+        if convert is None and AUTO in cfg.keep_fp32:
+            report.passes.append("keep_fp32='auto' not searched: dryrun converts nothing")
+    if reduced:
+        report.node_precision = node_precisions(gm, cfg.precision)
     t = time.perf_counter()
+    stage("partitioning")
     part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+    gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
     report.timings_s["partitioning"] = time.perf_counter() - t
     report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
     _record_fallback(report, part)
@@ -200,28 +275,33 @@ def compile_graph(
         for p in part.partitions:
             report.engines.append(_engine_report(p.name, p.nodes, status="dryrun"))
         return report
-    ranges = symbol_ranges(gm, specs)
-    sets = example_sets(specs, examples) if cfg.validate else []
     subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
-    boundary = {n for _, ins, outs in subs for n in (*ins, *outs)}
-    captured = _capture_boundaries(gm, sets, boundary) if cfg.validate else []
+    boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
+    if checking:
+        stage("running the model in PyTorch for validation")
+    captured = [record(gm, s, boundary) for s in sets]
+    outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
+        if reduced else None
     modules: list[torch.nn.Module] = []
     conv_t = build_t = 0.0
-    for p, (sub, ins, outs) in zip(part.partitions, subs):
-        specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
-        constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
+    for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
+        of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
         er = _engine_report(p.name, p.nodes, status="network_only")
         try:
             t = time.perf_counter()
-            net = build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
+            stage(f"converting {of}")
+            net = _network(p, part, sub, ins, outs, cfg, ranges)
             conv_t += time.perf_counter() - t
             er.requires_output_allocator = net.requires_output_allocator
-            if cfg.validate:
+            if checking:
+                stage(f"validating {of} by reference execution")
                 per_set = [[vals[i.name] for i in ins] for vals in captured]
-                er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol)
+                refs32 = [[vals[o.name] for o in outs] for vals in outs32] if outs32 is not None else None
+                er.validation = validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32)
             engine = None
             if cfg.build:
                 t = time.perf_counter()
+                stage(f"building engine {of}")
                 engine = build_engine(net, cfg)
                 build_t += time.perf_counter() - t
                 er.engine_bytes, er.status = engine.numel(), "built"
@@ -240,6 +320,25 @@ def compile_graph(
     report.built = cfg.build and any(e.status == "built" for e in report.engines)
     out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
     out.trtforge_report = report
+    return out
+
+
+def _network(p: Any, part: PartitionResult, sub: GraphModule, ins: Sequence[Node], outs: Sequence[Node],
+             cfg: CompileSettings, ranges: Mapping[Any, tuple[int, int, int]]) -> Network:
+    """The TensorRT network of partition ``p`` (not built)."""
+    specs_by_node = {n: part.selections[n].spec for n in p.nodes if n in part.selections}
+    constants = {a: getattr(sub, a.replace(".", "_")) for a in _attrs(p.nodes)}
+    return build_network(p.name, p.nodes, ins, outs, specs_by_node, cfg, ranges, constants)
+
+
+def _networks(gm: GraphModule, cfg: CompileSettings, manager: PackManager, target: str,
+              ranges: Mapping[Any, tuple[int, int, int]]) -> list[tuple[Network, list[Node], list[Node]]]:
+    """Every partition of ``gm`` as a network, with its input and output nodes (the precision search)."""
+    part = Partitioner(manager.registry, cfg, target).run(gm.graph)
+    out = []
+    for p in part.partitions:
+        sub, ins, outs = extract(gm, p.nodes, p.name)
+        out.append((_network(p, part, sub, ins, outs, cfg, ranges), ins, outs))
     return out
 
 

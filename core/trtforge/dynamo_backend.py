@@ -79,6 +79,8 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     """Dynamo backend: compile one captured region; on failure, run it eagerly and record why."""
     from .compiler import compile_graph, resolve_backends
     from .lowering import lower
+    from .lowering.export import WRAPPED
+    from .validation.float32 import fp32_weights
     from .plugins.manager import get_manager
 
     cfg = CompileSettings.from_kwargs(**(options or {}))
@@ -103,7 +105,8 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
         lowered = lower(gm, specs, tensors, cfg, manager)
         report.decompositions, report.passes = lowered.decompositions, lowered.passes
         report.timings_s.update(lowered.timings)
-        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend)
+        weights = fp32_weights(gm, WRAPPED) if cfg.precision != torch.float32 else None
+        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend, weights)
     except Exception as exc:
         if cfg.require_full_compilation:
             raise

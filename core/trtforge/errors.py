@@ -11,11 +11,14 @@ from __future__ import annotations
 __all__ = [
     "BackendUnavailable",
     "BuildError",
+    "CacheStoreError",
     "CompilationError",
     "ConversionError",
     "ExportError",
+    "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
+    "PrecisionSettingError",
     "ReferenceExecutionError",
     "TRTForgeError",
     "UnsupportedLayerError",
@@ -50,6 +53,17 @@ class PackLoadError(TRTForgeError, RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
 
 
+# -- files --------------------------------------------------------------------------------
+class OutputWriteError(TRTForgeError, OSError):
+    """A file could not be written; the message names the path, the reason and the fix. The file
+    that was at that path before (if any) is unchanged: writes are atomic."""
+
+
+class CacheStoreError(TRTForgeError, RuntimeError):
+    """An engine cache entry was not stored (full disk, unwritable directory, larger than
+    ``engine_cache_size``). The compile reports it as a warning and still returns its program."""
+
+
 # -- compile time -------------------------------------------------------------------------
 class CompilationError(TRTForgeError, RuntimeError):
     """Compilation cannot produce what the settings ask for; the message says which nodes and why."""
@@ -61,6 +75,10 @@ class ExportError(CompilationError):
 
 class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
+
+
+class PrecisionSettingError(CompilationError, ValueError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
 
 
 class ConversionError(CompilationError):

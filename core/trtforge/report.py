@@ -27,6 +27,19 @@ class FallbackEntry:
 
 
 @dataclass
+class KeptNode:
+    """A node computing in float32 under a reduced ``precision`` (``keep_fp32``), and why."""
+
+    node: str
+    op: str
+    module: str
+    reason: str
+    #: its relative error at the reduced precision when the precision search chose it
+    rel_err: float | None = None
+    tolerance: float | None = None
+
+
+@dataclass
 class CompileReport:
     model: str = ""
     backend: str | None = None
@@ -40,8 +53,14 @@ class CompileReport:
     packs: list[str] = field(default_factory=list)
     precision: str = "float32"
     compute_nodes: int = 0
-    #: engine cache outcome: "" (no cache), "hit", "miss" or "corrupt" (entry rebuilt)
+    #: engine cache outcome: "" (no cache), "hit", "miss", "corrupt" (entry rebuilt) or "not_stored"
     cache: str = ""
+    #: nodes kept in float32 under a reduced precision, in graph order, each with why
+    kept_fp32: list[KeptNode] = field(default_factory=list)
+    #: under a reduced precision: each node computing with floating values -> its dtype
+    node_precision: dict[str, str] = field(default_factory=dict)
+    #: what the user should know that did not stop the compile (e.g. the engine cache could not be written)
+    warnings: list[str] = field(default_factory=list)
     #: subgraph reports of torch.compile (one per graph break)
     subgraphs: list["CompileReport"] = field(default_factory=list)
 
@@ -63,8 +82,9 @@ class CompileReport:
     def to_json(self, path: str | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, default=str)
         if path:
-            with open(path, "w") as f:
-                f.write(text + "\n")
+            from ._io import atomic_write_text
+
+            atomic_write_text(path, text + "\n", "report")
         return text
 
     # -- human-readable ---------------------------------------------------------
@@ -89,7 +109,7 @@ class CompileReport:
         if self.engines:
             t = Table(title="TensorRT engines")
             for col in ("engine", "status", "nodes", "bytes", "output allocator", "rel_err", "max_abs_err"):
-                t.add_column(col)
+                t.add_column(col, overflow="fold")  # never cut a name short (CI logs are narrow)
             for e in self.engines:
                 v = e.validation or {}
                 t.add_row(
@@ -99,10 +119,11 @@ class CompileReport:
                     f"{v['max_abs_err']:.2e}" if "max_abs_err" in v else "-",
                 )
             console.print(t)
+        self._render_precision(console)
         if self.fallback:
             t = Table(title="Left to PyTorch (by reason, then op)")
             for col in ("reason", "op", "count"):
-                t.add_column(col)
+                t.add_column(col, overflow="fold")
             for reason, ops in sorted(self.by_reason().items(), key=lambda kv: -sum(kv[1].values())):
                 for op, count in ops.most_common():
                     t.add_row(reason, op, str(count))
@@ -115,12 +136,33 @@ class CompileReport:
             console.print("Nothing left to PyTorch.")
         if self.cache:
             console.print("engine cache: " + _CACHE_OUTCOMES.get(self.cache, self.cache))
+        for w in self.warnings:
+            console.print(f"warning: {w}", markup=False)
         if self.timings_s:
             console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.timings_s.items()))
+
+    def _render_precision(self, console: Any) -> None:
+        """Which nodes run in which precision: counts, then each node kept in float32 and why."""
+        from rich.table import Table
+
+        if not self.node_precision:
+            return
+        counts = Counter(self.node_precision.values())
+        console.print("precision: " + ", ".join(f"{n} node(s) in {dt}" for dt, n in counts.most_common()))
+        if self.kept_fp32:
+            t = Table(title=f"Kept in float32 (the rest computes in {self.precision})")
+            for col in ("node", "op", "module", "why", "rel_err", "tolerance"):
+                t.add_column(col)
+            for k in self.kept_fp32:
+                t.add_row(k.node, k.op, k.module or "-", k.reason,
+                          "-" if k.rel_err is None else f"{k.rel_err:.2e}",
+                          "-" if k.tolerance is None else f"{k.tolerance:.2e}")
+            console.print(t)
 
 
 _CACHE_OUTCOMES = {
     "hit": "hit (loaded: lowering, partitioning, conversion and the build were skipped)",
     "miss": "miss (compiled, then stored)",
     "corrupt": "the entry was damaged: deleted, compiled again and stored",
+    "not_stored": "miss (compiled, but not stored: see the warning)",
 }

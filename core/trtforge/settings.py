@@ -47,6 +47,10 @@ class Input:
     #: names for dynamic dimensions, e.g. ``{0: "batch"}``: inputs whose dimensions share a
     #: name share one torch.export ``Dim`` (their sizes are equal at run time)
     dim_names: Mapping[int, str] | None = None
+    #: ``(low, high)``: the values an integer input may hold, ``low <= v < high`` (e.g. ``(0, vocab_size)``
+    #: for token ids). Validation draws its random inputs from it; the default ``(0, 10)`` suits
+    #: small index ranges only. Not allowed on floating inputs.
+    value_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dtype", parse_dtype(self.dtype))
@@ -80,6 +84,20 @@ class Input:
         for d in self.dim_names or {}:
             if d not in self.dynamic_dims:
                 raise ValueError(f"Input: dim_names names dimension {d}, which is not dynamic (min == max)")
+        self._check_value_range()
+
+    def _check_value_range(self) -> None:
+        if self.value_range is None:
+            return
+        if self.dtype.is_floating_point or self.dtype == torch.bool:
+            raise ValueError(f"Input: value_range is for integer inputs; this one is {self.dtype}")
+        try:
+            low, high = (int(v) for v in self.value_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"Input: value_range must be (low, high) integers, got {self.value_range!r}") from None
+        if low >= high:
+            raise ValueError(f"Input: value_range {(low, high)} is empty: values v satisfy low <= v < high")
+        object.__setattr__(self, "value_range", (low, high))
 
     @classmethod
     def from_tensor(cls, t: torch.Tensor, name: str | None = None) -> "Input":
@@ -100,10 +118,11 @@ class Input:
             return torch.randn(shape, generator=generator).to(self.dtype)
         if self.dtype == torch.bool:
             return torch.randint(0, 2, shape, generator=generator).bool()
-        return torch.randint(0, 10, shape, generator=generator).to(self.dtype)
+        low, high = self.value_range or (0, 10)
+        return torch.randint(low, high, shape, generator=generator).to(self.dtype)
 
     def __hash__(self) -> int:
-        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name))
+        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name, self.value_range))
 
     def __str__(self) -> str:
         dt = str(self.dtype).replace("torch.", "")
@@ -148,6 +167,9 @@ class CompileSettings:
     precision: float32 | float16 | bfloat16. Networks are strongly typed, so the
         compiler casts weights and activations to this type (model inputs and
         outputs keep their dtypes; casts at the boundary are added).
+    keep_fp32: with a reduced precision, what still computes in float32: op names
+        (``"aten::softmax"``), node names, module paths (``"encoder.norm"``), module classes
+        (``torch.nn.LayerNorm``), and/or ``"auto"`` (search for the nodes validation needs).
     min_block_size: smallest number of compute nodes worth a TensorRT engine.
     torch_executed_ops: ops forced to PyTorch (``"aten::relu"`` names or OpOverloads).
     require_full_compilation: raise, listing every node that would stay in PyTorch.
@@ -167,6 +189,7 @@ class CompileSettings:
     """
 
     precision: torch.dtype = torch.float32
+    keep_fp32: tuple[str, ...] = ()
     min_block_size: int = 5
     torch_executed_ops: frozenset[Any] = frozenset()
     require_full_compilation: bool = False
@@ -190,6 +213,14 @@ class CompileSettings:
         object.__setattr__(self, "precision", parse_dtype(self.precision))
         if self.precision not in (torch.float32, torch.float16, torch.bfloat16):
             raise ValueError(f"precision must be float32, float16 or bfloat16, not {self.precision}")
+        from .precision.select import normalize
+
+        object.__setattr__(self, "keep_fp32", normalize(self.keep_fp32))
+        if self.keep_fp32 and self.precision == torch.float32:
+            raise ValueError(
+                f"keep_fp32={list(self.keep_fp32)} needs precision=torch.float16 or torch.bfloat16: "
+                "at float32 every node already computes in float32"
+            )
         if self.min_block_size < 1:
             raise ValueError(f"min_block_size must be >= 1, got {self.min_block_size}")
         if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:

@@ -8,17 +8,17 @@ import pytest
 # the helpers module sits next to this file (tests are not a package)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from trtforge.runtime import modes, ops
+from trtforge.runtime import ops, state
 
 
 @pytest.fixture(autouse=True)
 def _clean_runtime_state():
     """Every test starts and ends with default modes and no cached engines."""
-    modes.set_cudagraphs_mode(False)
-    modes.set_multi_device_safe_mode(False)
+    state.set_cudagraphs_mode(False)
+    state.set_multi_device_safe_mode(False)
     yield
-    modes.set_cudagraphs_mode(False)
-    modes.set_multi_device_safe_mode(False)
+    state.set_cudagraphs_mode(False)
+    state.set_multi_device_safe_mode(False)
     ops.clear_engine_cache()
 
 

@@ -22,7 +22,7 @@ from trtforge.runtime import (
     TensorRTNotInstalledError,
     TRTEngineModule,
 )
-from trtforge.runtime.serialization import MANIFEST_NAME
+from trtforge.runtime.archive import MANIFEST_NAME
 
 DYN = [Input(min_shape=(1, 3), opt_shape=(4, 3), max_shape=(8, 3))]
 
@@ -120,9 +120,9 @@ def test_plain_torch_export_load_runs_through_the_operator(saved, runner_factory
     runner_factory.fns["relu_engine"] = torch.relu
     x = torch.randn(6, 3)
     torch.testing.assert_close(m(x), expected(x))
-    engines = rt.modes.engines_of(m)
+    engines = rt.program.engines_of(m)
     assert [e.metadata.name for e in engines] == ["relu_engine"]
-    assert rt.modes.has_fallback(m)
+    assert rt.program.has_fallback(m)
     with rt.enable_pre_allocated_outputs(m):
         assert engines[0].pre_allocated_outputs_enabled
 
@@ -132,7 +132,7 @@ def test_engine_only_program_round_trip_and_modes(tmp_path, relu_engine, runner_
     path = tmp_path / "only.pt2"
     trtforge.save(engine_only_program(TRTEngineModule(data, make_md())), path, inputs=DYN)
     loaded = trtforge.load(path)
-    assert not rt.modes.has_fallback(loaded)
+    assert not rt.program.has_fallback(loaded)
     with rt.enable_cudagraphs(loaded) as m:
         assert m is loaded and rt.get_cudagraphs_mode()
     assert rt.inspect_saved(path)["fallback_ops"] == 0
@@ -161,6 +161,24 @@ def test_inputs_from_placeholder_values(tmp_path, relu_engine, runner_factory):
     runner_factory.fns["relu_engine"] = torch.relu
     x = torch.randn(4, 3)
     torch.testing.assert_close(trtforge.load(path)(x), expected(x))
+
+
+def test_inputs_sharing_a_named_dimension_save_and_load(tmp_path):
+    """Inputs whose batch dimension shares a name (``dim_names``) share one Dim when saved too:
+    the compiled program adds them, which torch.export refuses for two unrelated sizes."""
+
+    class Add(torch.nn.Module):
+        def forward(self, x, y):
+            return torch.relu(x) + y
+
+    ins = [Input(min_shape=(1, 3), opt_shape=(4, 3), max_shape=(8, 3), dim_names={0: "batch"}) for _ in range(2)]
+    compiled = trtforge.compile(Add().eval(), ins, min_block_size=1)
+    assert compiled.trtforge_report.built
+    path = tmp_path / "named.pt2"
+    trtforge.save(compiled, path, inputs=ins)
+    loaded = trtforge.load(path)
+    x, y = [n.meta["val"] for n in loaded.graph.nodes if n.op == "placeholder"]
+    assert isinstance(x.shape[0], torch.SymInt) and str(x.shape[0]) == str(y.shape[0])
 
 
 def test_save_refuses_unbuilt_engines(tmp_path, relu_engine):

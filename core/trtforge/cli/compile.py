@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+#: the seed ``torchvision:NAME`` models are initialized with: the same command gives the same
+#: weights in every process, so the engine cache can hit
+TORCHVISION_SEED = 0
 
 
 def add_parser(sub: Any) -> None:
@@ -13,24 +19,30 @@ def add_parser(sub: Any) -> None:
         p.add_argument("spec", help="torchvision:NAME | package.module:callable | FILE.pt2")
         p.add_argument("--input", action="append", required=True, metavar="DIMS",
                        help="input shape, e.g. 1x3x224x224, 1:8:32x3x224x224, 1x16@int64 (repeat per input)")
-        p.add_argument("--precision", default="float32", help="float32 | fp16 | bf16")
-        p.add_argument("--min-block-size", type=int, default=5)
-        p.add_argument("--target-backend", choices=["tensorrt", "tensorrt_rtx"])
-        p.add_argument("--torch-executed-op", action="append", default=[], metavar="OP")
-        p.add_argument("--json", metavar="PATH", help="write the report as JSON")
-        p.add_argument("--debug", action="store_true")
+        p.add_argument("--precision", default="float32", help="float32 | fp16 | bf16 (default float32)")
+        p.add_argument("--min-block-size", type=int, default=5,
+                       help="smallest engine between PyTorch segments, in compute nodes (default 5)")
+        p.add_argument("--target-backend", choices=["tensorrt", "tensorrt_rtx"],
+                       help="whose capability table decides what converts (default: the installed backend)")
+        p.add_argument("--torch-executed-op", action="append", default=[], metavar="OP",
+                       help="keep this op in PyTorch, e.g. aten::relu (repeat for several)")
+        p.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-': to stdout)")
+        p.add_argument("--debug", action="store_true", help="TensorRT's messages, and tracebacks on errors")
         if name == "compile":
             p.add_argument("--no-build", action="store_true", help="construct and check networks only")
             p.add_argument("--validate", action="store_true", help="check numbers by CPU reference execution")
-            p.add_argument("--require-full-compilation", action="store_true")
-            p.add_argument("--global-partitioner", action="store_true")
-            p.add_argument("--engine-cache-dir", metavar="DIR")
+            p.add_argument("--require-full-compilation", action="store_true",
+                           help="fail, listing every node that would stay in PyTorch")
+            p.add_argument("--global-partitioner", action="store_true",
+                           help="merge non-adjacent convertible nodes into fewer engines")
+            p.add_argument("--engine-cache-dir", metavar="DIR", help="reuse compiled programs from this directory")
             p.add_argument("-o", "--output", metavar="OUT", help="save the compiled program (.pt2)")
         p.set_defaults(run=run)
 
 
 def load_model(spec: str) -> Any:
-    """``torchvision:NAME`` (weights=None), ``package.module:callable``, or a ``.pt2`` file."""
+    """``torchvision:NAME`` (random weights from a fixed seed), ``package.module:callable``, or a
+    ``.pt2`` file saved with ``torch.export.save``."""
     import torch
 
     if spec.startswith("torchvision:"):
@@ -40,7 +52,9 @@ def load_model(spec: str) -> Any:
         except ImportError as exc:
             raise RuntimeError("torchvision is not installed: pip install torchvision") from exc
         try:
-            return torchvision.models.get_model(name, weights=None).eval()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(TORCHVISION_SEED)
+                return torchvision.models.get_model(name, weights=None).eval()
         except ValueError as exc:
             raise ValueError(f"{exc}; see torchvision.models.list_models()") from None
     if spec.endswith(".pt2"):
@@ -50,21 +64,59 @@ def load_model(spec: str) -> Any:
     mod_name, sep, attr = spec.partition(":")
     if not sep:
         raise ValueError(f"model spec {spec!r} is not torchvision:NAME, package.module:callable or FILE.pt2")
-    obj = getattr(importlib.import_module(mod_name), attr)
+    obj = getattr(_import(mod_name), attr)
     model = obj() if callable(obj) and not isinstance(obj, torch.nn.Module) else obj
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
     return model.eval()
 
 
+def _import(mod_name: str) -> Any:
+    """Import the model's module; if it is in the current directory, say how to put that on the path."""
+    try:
+        return importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        top = mod_name.split(".")[0]
+        here = os.path.exists(f"{top}.py") or os.path.isdir(top)
+        if exc.name == top and here and "" not in sys.path and os.getcwd() not in sys.path:
+            raise ModuleNotFoundError(
+                f"No module named {top!r}: {top} is in the current directory, which is not on Python's path; "
+                f"run with PYTHONPATH=. (e.g. PYTHONPATH=. trtforge compile {mod_name}:...)", name=top,
+            ) from None
+        raise
+
+
+def _preflight(args: Any) -> None:
+    """Fail on output paths that cannot be written before anything slow runs."""
+    from .._io import check_output_path
+
+    if args.json and args.json != "-":
+        check_output_path(args.json, "report")
+    if getattr(args, "output", None):
+        check_output_path(args.output, "compiled program")
+
+
+@contextmanager
+def _stages(console: Any, title: str) -> Iterator[None]:
+    """A spinner that names the compile's current stage."""
+    from .._progress import listening
+
+    with console.status(title) as status, listening(lambda name: status.update(f"{title}: {name}")):
+        yield
+
+
 def run(args: Any) -> int:
-    from rich.console import Console
+    import warnings
 
     import trtforge
     from trtforge.settings import Input
 
-    console = Console()
+    from ._console import make_console
+
+    # the report goes to stderr when stdout carries the JSON report
+    console = make_console(stderr=args.json == "-")
     inputs = [Input.parse(text) for text in args.input]
+    _preflight(args)
     settings: dict[str, Any] = dict(
         precision=args.precision, min_block_size=args.min_block_size, target_backend=args.target_backend,
         torch_executed_ops=frozenset(args.torch_executed_op), debug=args.debug,
@@ -79,12 +131,16 @@ def run(args: Any) -> int:
         )
     with console.status(f"loading {args.spec}"):
         model = load_model(args.spec)
-    with console.status(f"{'analysing' if args.command == 'coverage' else 'compiling'} {args.spec} ({', '.join(args.input)})"):
+    doing = "analysing" if args.command == "coverage" else "compiling"
+    with _stages(console, f"{doing} {args.spec} ({', '.join(args.input)})"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="trtforge: ")  # the report prints them
         result = trtforge.compile(model, inputs, **settings)
     report = result if args.command == "coverage" else result.trtforge_report
     report.model = args.spec
     report.render(console)
-    if args.json:
+    if args.json == "-":
+        print(report.to_json())
+    elif args.json:
         report.to_json(args.json)
         console.print(f"report written to {args.json}")
     if getattr(args, "output", None):

@@ -68,7 +68,7 @@ def format_text(info: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the report; 0 on success, 2 if the file cannot be read (the reason goes to stderr)."""
     from trtforge.errors import SavedProgramError
-    from trtforge.runtime.serialization import inspect_saved
+    from trtforge.runtime.archive import inspect_saved
 
     try:
         info = inspect_saved(args.file)

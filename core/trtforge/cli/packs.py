@@ -74,11 +74,12 @@ def collect(op: str | None = None, manager: Any = None) -> dict[str, Any]:
         try:
             import os
 
+            from .._io import atomic_write_text
+
             os.makedirs(os.path.dirname(_cache_path()), exist_ok=True)
-            with open(_cache_path(), "w") as f:
-                json.dump({"key": key, "data": data}, f)
+            atomic_write_text(_cache_path(), json.dumps({"key": key, "data": data}), "pack listing cache")
         except OSError:
-            pass
+            pass  # only a cache: the listing is still printed
         return _filter(data, op)
     return _filter(_collect_loaded(manager), op)
 
@@ -125,13 +126,14 @@ def run(args: Any) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from ._console import make_console
+
+    console = make_console()
     t = Table(title="trtforge packs")
     for col in ("pack", "distribution", "version", "status", "converters", "dynamic", "output allocator", "note"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for p in data["packs"]:
         convs = p["converters"]
         t.add_row(

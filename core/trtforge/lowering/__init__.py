@@ -75,7 +75,10 @@ def capture(
     """torch.export of the model at the requested precision (before decompositions)."""
     floating = [s.dtype for s in specs if s.dtype.is_floating_point]
     io_dtype = floating[0] if floating else torch.float32
-    return export(apply_precision(model.eval(), settings.precision, io_dtype), specs, examples)
+    from .._eval import eval_mode
+
+    with eval_mode(model):  # an engine is an inference program; the caller's model is left as it was
+        return export(apply_precision(model, settings.precision, io_dtype), specs, examples)
 
 
 def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:

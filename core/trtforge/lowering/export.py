@@ -8,7 +8,12 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import ExportError
+from ..inputs import UNNAMED_DIM, dynamic_shapes_for, export_example
 from ..settings import Input
+
+
+#: the attribute under which the precision wrapper holds the user's model (graph names start with it)
+WRAPPED = "inner"
 
 
 class _PrecisionWrapper(torch.nn.Module):
@@ -43,44 +48,6 @@ def apply_precision(model: torch.nn.Module, precision: torch.dtype, io_dtype: to
             low = t.detach().to(precision)
             memo[id(t)] = torch.nn.Parameter(low, t.requires_grad) if isinstance(t, torch.nn.Parameter) else low
     return _PrecisionWrapper(copy.deepcopy(model, memo), precision, io_dtype)
-
-
-def export_example(spec: Input) -> torch.Tensor:
-    """The tensor torch.export traces with: opt shape, but never 0/1 on a dynamic dim
-    (torch.export specializes sizes 0 and 1)."""
-    shape = list(spec.opt_shape)  # type: ignore[arg-type]
-    for d in spec.dynamic_dims:
-        if shape[d] < 2:
-            shape[d] = min(max(2, spec.min_shape[d]), spec.max_shape[d])  # type: ignore[index]
-    return Input(shape=tuple(shape), dtype=spec.dtype).example("opt", generator=torch.Generator().manual_seed(0))
-
-
-def dynamic_shapes_for(specs: Sequence[Input]) -> tuple[Any, ...] | None:
-    if not any(s.is_dynamic for s in specs):
-        return None
-    out = []
-    named: dict[str, tuple[Any, tuple[int, int]]] = {}
-    for i, s in enumerate(specs):
-        if not s.is_dynamic:
-            out.append(None)
-            continue
-        dims = {}
-        for d in s.dynamic_dims:
-            lo, hi = s.min_shape[d], s.max_shape[d]  # type: ignore[index]
-            name = (s.dim_names or {}).get(d)
-            if name is None:
-                dims[d] = torch.export.Dim(f"input{i}_dim{d}", min=lo, max=hi)
-                continue
-            if name not in named:
-                named[name] = (torch.export.Dim(name, min=lo, max=hi), (lo, hi))
-            elif named[name][1] != (lo, hi):
-                raise ValueError(
-                    f"dimension {name!r} has range {named[name][1]} in one input and {(lo, hi)} in input {i}; "
-                    "dimensions sharing a name need the same min and max"
-                )
-            dims[d] = named[name][0]
-        out.append(dims)
-    return tuple(out)
 
 
 def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> torch.export.ExportedProgram:
@@ -124,17 +91,16 @@ _CONSTANT = re.compile(r"You marked (\w+) as dynamic but your code specialized i
 _RANGE = re.compile(r"Not all values of (\w+) = .*? in the specified range (.*?) (?:are valid|satisfy)")
 
 
-_UNNAMED_DIM = re.compile(r"input(\d+)_dim(\d+)")  # the Dim names dynamic_shapes_for gives
 
 
 def explain_constraints(message: str) -> list[str]:
     """torch.export's shape-constraint violations, in terms of inputs, dimensions and the fix."""
     def where(sym: str) -> str:
-        m = _UNNAMED_DIM.fullmatch(sym)
+        m = UNNAMED_DIM.fullmatch(sym)
         return f"input {m.group(1)} dim {m.group(2)}" if m else f"the dimension named {sym!r}"
 
     def dim_of(sym: str) -> str:
-        m = _UNNAMED_DIM.fullmatch(sym)
+        m = UNNAMED_DIM.fullmatch(sym)
         return m.group(2) if m else "D"
 
     out = []

@@ -22,6 +22,8 @@ import torch
 from torch.fx import Graph, Node
 
 from ..plugins.registry import ConverterRegistry, Reason, Rejection, Selection
+from ..runtime.program import is_compute
+from .sizes import localize_sizes
 
 STRUCTURAL = ("placeholder", "get_attr", "output")
 
@@ -50,10 +52,6 @@ class PartitionResult:
     selections: dict[Node, Selection]
 
 
-def is_compute(node: Node) -> bool:
-    return node.op == "call_function" and node.target is not operator.getitem
-
-
 def _is_tensor_value(node: Node) -> bool:
     return isinstance(node.meta.get("val"), torch.Tensor)
 
@@ -67,11 +65,12 @@ class Partitioner:
         self.target_backend = target_backend
 
     def run(self, graph: Graph) -> PartitionResult:
+        localize_sizes(graph)
         nodes = list(graph.nodes)
         selections: dict[Node, Selection] = {}
         fallback: dict[Node, list[Rejection]] = {}
         for node in nodes:
-            if node.op == "call_function" and node.target is not operator.getitem:
+            if is_compute(node):
                 sel = self.registry.select(node, self.settings, target_backend=self.target_backend)
                 selections[node] = sel
                 if sel.spec is None:
@@ -148,13 +147,15 @@ class Partitioner:
                 )
                 if crossing_out and not _is_tensor_value(n) and not _all_getitems_inside(n, members):
                     changed |= self._demote(n if is_compute(n) else n.args[0], supported, fallback,
-                                            "produces a non-tensor value used outside its TensorRT segment")
+                                            f"its value ({_kind(n)}) is read outside its TensorRT segment, and engines "
+                                            "exchange tensors only")
                 for p in n.all_input_nodes:
                     if p not in members and p.op != "get_attr" and not _is_tensor_value(p):
                         if p.op == "placeholder" and isinstance(p.meta.get("val"), torch.Tensor):
                             continue
                         changed |= self._demote(n if is_compute(n) else n.args[0], supported, fallback,
-                                                f"reads non-tensor value {p.name} from outside its TensorRT segment")
+                                                f"reads {p.name} ({_kind(p)}), computed outside its TensorRT segment, "
+                                                "and engines exchange tensors only")
         return changed
 
     @staticmethod
@@ -162,8 +163,13 @@ class Partitioner:
         if n not in supported:
             return False
         supported.discard(n)
-        fallback[n] = [Rejection(Reason.NOT_COMPUTE, why)]
+        fallback[n] = [Rejection(Reason.PUSHED_BACK, why)]
         return True
+
+
+def _kind(n: Node) -> str:
+    """What a value is, for the report: 'a SymInt', 'a tuple'..."""
+    return f"a {type(n.meta.get('val')).__name__}"
 
 
 def _all_getitems_inside(n: Node, members: set[Node]) -> bool:

@@ -23,6 +23,7 @@ class Reason(str, enum.Enum):
     DYNAMIC_SHAPES = "node has dynamic shapes and the converter does not support them"
     BACKEND = "target backend cannot build a layer the converter emits"
     NOT_COMPUTE = "not a compute node"
+    PUSHED_BACK = "pushed back to PyTorch by partitioning"
     PARTITION_TOO_SMALL = "its TensorRT segment is smaller than min_block_size"
     CONVERTER_FAILED = "converter raised; partition fell back to PyTorch"
     BUILD_FAILED = "engine build failed; partition fell back to PyTorch"
@@ -54,8 +55,8 @@ class Selection:
 
     @property
     def primary(self) -> Rejection:
-        """The rejection that explains the fallback best: a backend limit wins (no converter
-        could help on this backend), else the first candidate's reason."""
+        """The rejection that explains the fallback best: a backend limit wins (that converter
+        accepted the node and only the backend stopped it), else the first candidate's reason."""
         for r in self.rejections:
             if r.reason is Reason.BACKEND:
                 return r
@@ -181,12 +182,6 @@ class ConverterRegistry:
             if allowed_packs is not None and spec.pack not in allowed_packs:
                 sel.rejections.append(Rejection(Reason.PACK_EXCLUDED, f"packs={sorted(allowed_packs)}", spec.pack))
                 continue
-            missing = sorted(layer for layer in spec.emits if not caps.supports(layer))
-            if missing:
-                sel.rejections.append(
-                    Rejection(Reason.BACKEND, "; ".join(caps.why_not(m) for m in missing), spec.pack)
-                )
-                continue
             if not spec.supports_dynamic_shapes:
                 if dynamic is None:
                     dynamic = node_is_dynamic(node)
@@ -205,6 +200,13 @@ class ConverterRegistry:
                     why = getattr(ok, "reason", "") if ok is not False else ""
                     sel.rejections.append(Rejection(Reason.VALIDATOR, why or spec.fn_name, spec.pack))
                     continue
+            # checked last: a backend limit is the reason only for a converter that would otherwise be chosen
+            missing = sorted(layer for layer in spec.emits if not caps.supports(layer))
+            if missing:
+                sel.rejections.append(
+                    Rejection(Reason.BACKEND, "; ".join(caps.why_not(m) for m in missing), spec.pack)
+                )
+                continue
             sel.spec = spec
             return sel
         return sel

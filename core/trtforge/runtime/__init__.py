@@ -28,22 +28,21 @@ from ..errors import (
     WeightStreamingError,
 )
 from .metadata import ABI_VERSION, EngineMetadata, TensorSpec, symbolic_shape_exprs
-from .modes import (
+from .modes import enable_cudagraphs, enable_output_allocator, enable_pre_allocated_outputs, weight_streaming
+from .state import (
     CudaGraphsMode,
-    enable_cudagraphs,
-    enable_output_allocator,
-    enable_pre_allocated_outputs,
     get_cudagraphs_mode,
     get_multi_device_safe_mode,
     get_whole_cudagraphs_mode,
     set_cudagraphs_mode,
     set_multi_device_safe_mode,
-    weight_streaming,
 )
 from .module import TRTEngineModule
 from .ops import clear_engine_cache
 from .runner import EngineRunner, TRTEngineRunner
-from .serialization import inspect_saved, load, save
+from .archive import inspect_saved
+from .loading import load
+from .saving import save
 
 __all__ = [
     "ABI_VERSION",

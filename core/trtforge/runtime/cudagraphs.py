@@ -7,6 +7,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import IncompatibleModesError, TRTForgeRuntimeError
+from .state import check_no_output_allocator
 
 __all__ = ["CudaGraphsModule"]
 
@@ -42,13 +43,9 @@ class CudaGraphsModule(torch.nn.Module):
         self._static_in, self._static_args, self._static_out = [], None, None
 
     def _check(self) -> None:
-        from .modes import _uses_output_allocator, engines_of
+        from .program import engines_of
 
-        oa = [e.metadata.name for e in engines_of(self.compiled_module) if _uses_output_allocator(e)]
-        if oa:
-            raise IncompatibleModesError(
-                f"CUDA graphs cannot be used with engines that run with an output allocator: {oa}"
-            )
+        check_no_output_allocator(engines_of(self.compiled_module), "cudagraphs", "the whole program is one CUDA graph")
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         leaves, spec = pytree.tree_flatten((args, kwargs))

@@ -1,190 +1,27 @@
-"""Runtime modes: CUDA graphs, pre-allocated outputs, output allocator, weight streaming,
-multi-device safe mode. The controls users of Torch-TensorRT know, with the same names.
+"""The runtime modes' context managers: CUDA graphs, pre-allocated outputs, output allocator,
+weight streaming. The controls users of Torch-TensorRT know, with the same names.
 
 Every context manager restores exactly the state it found, also when the body raises.
-Incompatible combinations (output allocator with CUDA graphs or with pre-allocated
-outputs) raise :class:`IncompatibleModesError` when the second one is asked for.
+Incompatible combinations (:func:`~trtforge.runtime.state.check_modes`) raise
+:class:`IncompatibleModesError` when the second one is asked for. The global switches
+live in :mod:`trtforge.runtime.state`.
 """
 from __future__ import annotations
 
-import enum
-import operator
 from typing import TYPE_CHECKING, Any, Iterator
 
-import torch
-
-from ..errors import IncompatibleModesError, WeightStreamingError
+from ..errors import WeightStreamingError
+from .program import engines_of, has_fallback
+from .state import CudaGraphsMode, check_modes, check_no_output_allocator, mode, set_mode
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cudagraphs import CudaGraphsModule
     from .module import TRTEngineModule
 
-__all__ = [
-    "CudaGraphsMode",
-    "enable_cudagraphs",
-    "enable_output_allocator",
-    "enable_pre_allocated_outputs",
-    "get_cudagraphs_mode",
-    "get_multi_device_safe_mode",
-    "get_whole_cudagraphs_mode",
-    "set_cudagraphs_mode",
-    "set_multi_device_safe_mode",
-    "weight_streaming",
-]
-
-
-class CudaGraphsMode(enum.IntEnum):
-    STANDARD = 0
-    #: each engine records and replays its own CUDA graph
-    SUBGRAPH = 1
-    #: the whole program (engines and PyTorch fallback segments) is one CUDA graph
-    WHOLE_GRAPH = 2
-
-
-_cudagraphs_mode = CudaGraphsMode.STANDARD
-_multi_device_safe_mode = False
-
-
-def set_cudagraphs_mode(mode: bool) -> None:
-    """Turn per-engine CUDA graphs on (True) or off (False) for every engine, globally."""
-    global _cudagraphs_mode
-    _cudagraphs_mode = CudaGraphsMode.SUBGRAPH if mode else CudaGraphsMode.STANDARD
-
-
-def _set_mode(mode: CudaGraphsMode) -> None:
-    global _cudagraphs_mode
-    _cudagraphs_mode = CudaGraphsMode(mode)
-
-
-def _mode() -> CudaGraphsMode:
-    return _cudagraphs_mode
-
-
-def get_cudagraphs_mode() -> bool:
-    """True while engines record/replay their own CUDA graphs (per-engine mode)."""
-    return _cudagraphs_mode == CudaGraphsMode.SUBGRAPH
-
-
-def get_whole_cudagraphs_mode() -> bool:
-    """True while a whole-program CUDA graph wrapper is active (program with fallback segments)."""
-    return _cudagraphs_mode == CudaGraphsMode.WHOLE_GRAPH
-
-
-def get_multi_device_safe_mode() -> bool:
-    return _multi_device_safe_mode
-
-
-class _MultiDeviceSafeMode:
-    """Returned by :func:`set_multi_device_safe_mode`; as a context manager it restores the old state."""
-
-    def __init__(self, mode: bool) -> None:
-        global _multi_device_safe_mode
-        self.old = _multi_device_safe_mode
-        self.mode = bool(mode)
-        _multi_device_safe_mode = self.mode
-
-    def __enter__(self) -> "_MultiDeviceSafeMode":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        global _multi_device_safe_mode
-        _multi_device_safe_mode = self.old
-
-    def __bool__(self) -> bool:
-        return self.mode
-
-    def __repr__(self) -> str:
-        return f"set_multi_device_safe_mode({self.mode}) (was {self.old})"
-
-
-def set_multi_device_safe_mode(mode: bool) -> _MultiDeviceSafeMode:
-    """Check, on every call, that each engine runs on its own device, switching to it if needed.
-
-    Takes effect at once (a plain function call). Used as ``with
-    set_multi_device_safe_mode(True): ...`` it restores the previous state on exit.
-    When on, inputs on another device are moved to the engine's device and the
-    current CUDA device is switched to it for the call; when off (the default,
-    cheaper), inputs on the wrong device or a wrong current device raise
-    :class:`EngineInputError`.
-    """
-    return _MultiDeviceSafeMode(mode)
-
-
-# --- finding the engines of a program ---------------------------------------------------------
-
-def engines_of(module: Any) -> list["TRTEngineModule"]:
-    """Every engine a module runs: TRTEngineModule submodules, and the engines of
-    ``trtforge::execute_engine`` nodes in a program loaded with plain ``torch.export.load``."""
-    from .cudagraphs import CudaGraphsModule
-    from .module import TRTEngineModule
-
-    if isinstance(module, CudaGraphsModule):
-        module = module.compiled_module
-    if isinstance(module, torch.export.ExportedProgram):
-        raise TypeError(
-            "pass the module, not the ExportedProgram: ep.module(), or load with trtforge.load(path)"
-        )
-    found: list[TRTEngineModule] = []
-    seen: set[int] = set()
-    if isinstance(module, torch.nn.Module):
-        for m in module.modules():
-            if isinstance(m, TRTEngineModule) and id(m) not in seen:
-                seen.add(id(m))
-                found.append(m)
-        if isinstance(module, torch.fx.GraphModule):
-            from .ops import engine_module_for_node
-
-            for gm in module.modules():
-                if not isinstance(gm, torch.fx.GraphModule):
-                    continue
-                for node in gm.graph.nodes:
-                    m = engine_module_for_node(gm, node)
-                    if m is not None and id(m) not in seen:
-                        seen.add(id(m))
-                        found.append(m)
-    return found
-
-
-_NON_COMPUTE = {operator.getitem}
-
-
-def has_fallback(module: Any) -> bool:
-    """True if the program runs PyTorch code besides its engines (fallback segments)."""
-    from .module import TRTEngineModule
-    from .ops import is_engine_node
-
-    if isinstance(module, TRTEngineModule):
-        return False
-    if not isinstance(module, torch.fx.GraphModule):
-        return True  # arbitrary Python around the engines
-    for node in module.graph.nodes:
-        if node.op == "call_module":
-            sub = module.get_submodule(node.target)
-            if isinstance(sub, TRTEngineModule) or node.target == "_guards_fn":
-                continue
-            if isinstance(sub, torch.fx.GraphModule) and not has_fallback(sub):
-                continue
-            return True
-        if node.op == "call_method":
-            return True
-        if node.op == "call_function":
-            if is_engine_node(node) or node.target in _NON_COMPUTE:
-                continue
-            if isinstance(node.target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
-                name = node.target.name() if hasattr(node.target, "name") else str(node.target)
-                short = name.split("::")[-1]
-                if short.startswith(("_assert", "sym_", "_check")):
-                    continue
-                return True
-            # plain Python callables (operator.*, builtins) on sizes are not compute
-    return False
+__all__ = ["enable_cudagraphs", "enable_output_allocator", "enable_pre_allocated_outputs", "weight_streaming"]
 
 
 # --- context managers --------------------------------------------------------------------------
-
-def _uses_output_allocator(engine: "TRTEngineModule") -> bool:
-    return bool(engine.metadata.requires_output_allocator or engine.output_allocator_enabled)
-
 
 class _CudaGraphsContext:
     def __init__(self, module: Any) -> None:
@@ -197,19 +34,14 @@ class _CudaGraphsContext:
         from .cudagraphs import CudaGraphsModule
 
         self.engines = engines_of(self.module)
-        oa = [e.metadata.name for e in self.engines if _uses_output_allocator(e)]
-        if oa:
-            raise IncompatibleModesError(
-                f"CUDA graphs cannot be used with engines that run with an output allocator "
-                f"(data-dependent output shapes or enable_output_allocator): {oa}"
-            )
-        self.old_mode = _mode()
+        check_no_output_allocator(self.engines, "cudagraphs", "enable_cudagraphs asks for them")
+        self.old_mode = mode()
         if has_fallback(self.module):
             self.wrapper = (self.module if isinstance(self.module, CudaGraphsModule)
                             else CudaGraphsModule(self.module))
-            _set_mode(CudaGraphsMode.WHOLE_GRAPH)
+            set_mode(CudaGraphsMode.WHOLE_GRAPH)
             return self.wrapper
-        _set_mode(CudaGraphsMode.SUBGRAPH)
+        set_mode(CudaGraphsMode.SUBGRAPH)
         return self.module
 
     def __exit__(self, *exc: Any) -> None:
@@ -220,7 +52,7 @@ class _CudaGraphsContext:
                 e.reset_cudagraphs()
         finally:
             if self.old_mode is not None:
-                _set_mode(self.old_mode)
+                set_mode(self.old_mode)
 
 
 def enable_cudagraphs(module: Any) -> _CudaGraphsContext:
@@ -281,12 +113,7 @@ class _PreAllocatedOutputsContext(_EngineFlagContext):
     attr = "pre_allocated_outputs_enabled"
 
     def check(self, engines: list["TRTEngineModule"]) -> None:
-        oa = [e.metadata.name for e in engines if _uses_output_allocator(e)]
-        if oa:
-            raise IncompatibleModesError(
-                f"pre-allocated outputs cannot be used with engines that run with an output allocator "
-                f"(data-dependent output shapes or enable_output_allocator): {oa}"
-            )
+        check_no_output_allocator(engines, "pre_allocated", "enable_pre_allocated_outputs asks for them")
 
     def _enter_extra(self) -> None:
         from .cudagraphs import CudaGraphsModule
@@ -316,16 +143,15 @@ class _OutputAllocatorContext(_EngineFlagContext):
     attr = "output_allocator_enabled"
 
     def check(self, engines: list["TRTEngineModule"]) -> None:
-        if _mode() != CudaGraphsMode.STANDARD:
-            raise IncompatibleModesError(
-                "the output allocator cannot be enabled while CUDA graphs are on "
-                f"(cudagraphs mode {_mode().name}); leave enable_cudagraphs / set_cudagraphs_mode(False) first"
-            )
+        names = [e.metadata.name for e in engines]
+        if mode() != CudaGraphsMode.STANDARD:
+            check_modes(names, output_allocator="enable_output_allocator asks for it", cudagraphs=(
+                f"CUDA graphs are on (cudagraphs mode {mode().name}); leave enable_cudagraphs / "
+                "set_cudagraphs_mode(False) first"))
         pre = [e.metadata.name for e in engines if e.pre_allocated_outputs_enabled]
         if pre:
-            raise IncompatibleModesError(
-                f"the output allocator cannot be combined with pre-allocated outputs, which are on for {pre}"
-            )
+            check_modes(pre, output_allocator="enable_output_allocator asks for it",
+                        pre_allocated="they are on for these engines")
 
 
 def enable_output_allocator(module: Any) -> _OutputAllocatorContext:

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import torch
 
-from . import modes, runner as _runner_mod
+from . import runner as _runner_mod, state
 from ..errors import (
     ABIVersionError,
     CorruptedProgramError,
@@ -193,17 +193,12 @@ class TRTEngineModule(torch.nn.Module):
 
     # --- modes ----------------------------------------------------------------------------------
     def _set_flag(self, attr: str, value: bool) -> None:
-        if attr == "output_allocator_enabled" and value and self.pre_allocated_outputs_enabled:
-            raise IncompatibleModesError(
-                f"engine {self.metadata.name!r}: output allocator and pre-allocated outputs cannot be combined"
-            )
-        if attr == "pre_allocated_outputs_enabled" and value and (
-            self.output_allocator_enabled or self.metadata.requires_output_allocator
-        ):
-            raise IncompatibleModesError(
-                f"engine {self.metadata.name!r} runs with an output allocator: pre-allocated outputs "
-                "cannot be combined with it"
-            )
+        if value and attr == "output_allocator_enabled" and self.pre_allocated_outputs_enabled:
+            state.check_modes([self.metadata.name], output_allocator="it is being enabled",
+                              pre_allocated="they are on for this engine")
+        if value and attr == "pre_allocated_outputs_enabled":
+            state.check_modes([self.metadata.name], output_allocator=state.output_allocator_reason(self),
+                              pre_allocated="they are being enabled")
         setattr(self, attr, bool(value))
         if attr == "pre_allocated_outputs_enabled" and not value:
             self._pre_allocated = None
@@ -274,7 +269,7 @@ class TRTEngineModule(torch.nn.Module):
                     )
 
     def _place_inputs(self, inputs: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-        safe = modes.get_multi_device_safe_mode()
+        safe = state.get_multi_device_safe_mode()
         placed = []
         for spec, t in zip(self.metadata.inputs, inputs):
             if t.device != device:
@@ -301,7 +296,7 @@ class TRTEngineModule(torch.nn.Module):
         if device.type == "cuda":
             current = torch.cuda.current_device()
             if current != device.index:
-                if not modes.get_multi_device_safe_mode():
+                if not state.get_multi_device_safe_mode():
                     raise EngineInputError(
                         f"engine {self.metadata.name!r} runs on {device}, but the current CUDA device is "
                         f"cuda:{current}; use `with torch.cuda.device({device.index}):` or turn on "
@@ -322,33 +317,22 @@ class TRTEngineModule(torch.nn.Module):
     def _run_on_device(self, runner: EngineRunner, inputs: list[torch.Tensor],
                        device: torch.device) -> list[torch.Tensor]:
         md = self.metadata
-        mode = modes._mode()
+        subgraph = state.mode() == state.CudaGraphsMode.SUBGRAPH
         capturing = self._capturing(device)
         stream = self._stream(device)
-        use_oa = md.requires_output_allocator or self.output_allocator_enabled
-        if use_oa:
-            if mode == modes.CudaGraphsMode.SUBGRAPH or capturing:
-                raise IncompatibleModesError(
-                    f"engine {md.name!r} runs with an output allocator ("
-                    + ("its output shapes are data-dependent" if md.requires_output_allocator
-                       else "enable_output_allocator is on")
-                    + "), which is incompatible with CUDA graphs; leave CUDA graph mode to run it"
-                )
-            if self.pre_allocated_outputs_enabled:
-                raise IncompatibleModesError(
-                    f"engine {md.name!r}: output allocator and pre-allocated outputs cannot be combined"
-                )
+        graphs = "CUDA graph mode is on" if subgraph else ("a CUDA graph is being recorded" if capturing else None)
+        pre = "they are on for this engine" if self.pre_allocated_outputs_enabled else None
+        why = state.output_allocator_reason(self)
+        if why:
+            state.check_modes([md.name], output_allocator=why, cudagraphs=graphs, pre_allocated=pre)
             runner.prepare(inputs)
             return runner.execute(inputs, None, stream)
-        if mode == modes.CudaGraphsMode.SUBGRAPH and not capturing:
+        if subgraph and not capturing:
             return self._run_cudagraph(runner, inputs, device, stream)
         out_shapes = runner.prepare(inputs)
         if any(s is None for s in out_shapes):
-            if capturing or mode == modes.CudaGraphsMode.SUBGRAPH or self.pre_allocated_outputs_enabled:
-                raise IncompatibleModesError(
-                    f"engine {md.name!r} produced data-dependent output shapes, which need an output "
-                    "allocator; that cannot run under CUDA graphs or with pre-allocated outputs"
-                )
+            state.check_modes([md.name], output_allocator="it produced data-dependent output shapes",
+                              cudagraphs=graphs, pre_allocated=pre)
             warnings.warn(
                 f"engine {md.name!r} has data-dependent output shapes but its metadata does not say "
                 "requires_output_allocator; running it with an output allocator", stacklevel=3,
@@ -389,10 +373,8 @@ class TRTEngineModule(torch.nn.Module):
         static_inputs = [t.clone() for t in inputs]
         out_shapes = runner.prepare(static_inputs)
         if any(s is None for s in out_shapes):
-            raise IncompatibleModesError(
-                f"engine {self.metadata.name!r} has data-dependent output shapes: it needs an output "
-                "allocator and cannot run under CUDA graphs"
-            )
+            state.check_modes([self.metadata.name], output_allocator="it produced data-dependent output shapes",
+                              cudagraphs="a CUDA graph is being recorded")
         static_outputs = [torch.empty(s, dtype=dt, device=device) for s, dt in zip(out_shapes, self._out_dtypes)]
         # One run outside the capture flushes TensorRT's deferred work (and any lazy init).
         runner.execute(static_inputs, static_outputs, stream)

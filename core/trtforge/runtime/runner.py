@@ -12,7 +12,7 @@ TensorRT Python API shared by full TensorRT and TensorRT-RTX
 
 Everything else (input checks, CUDA graphs, pre-allocated outputs, device
 switching, mode restoration) lives in :mod:`trtforge.runtime.module` and
-:mod:`trtforge.runtime.modes` and talks to an ``EngineRunner`` only, so it can
+:mod:`trtforge.runtime.state` and talks to an ``EngineRunner`` only, so it can
 be tested with a runner made of torch ops.
 """
 from __future__ import annotations

@@ -8,9 +8,10 @@ from torch.fx import GraphModule
 
 from ..errors import ValidationError
 from ..conversion.interpreter import Network
+from .float32 import record
+from .tolerance import TOLERANCE, tolerance
 
-#: rel_err above which validation fails, by precision
-TOLERANCE = {torch.float32: 1e-3, torch.float16: 2e-2, torch.bfloat16: 6e-2}
+__all__ = ["TOLERANCE", "ValidationError", "errors", "first_divergence", "run_reference", "validate"]
 
 
 def errors(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
@@ -40,41 +41,70 @@ def run_reference(net: Network, inputs: Sequence[torch.Tensor], keep: bool = Fal
 
 def validate(
     net: Network, sub: GraphModule, example_sets: Sequence[Sequence[torch.Tensor]], precision: torch.dtype,
-    rtol: float | None = None,
+    rtol: float | None = None, float32_refs: Sequence[Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
-    """Compare ``net`` with ``sub`` on each input set; raise with a per-layer trace past tolerance."""
-    tol = rtol if rtol is not None else TOLERANCE.get(precision, 1e-3)
-    worst_abs, worst_rel = 0.0, 0.0
-    for inputs in example_sets:
+    """Compare ``net`` with its reference on each input set; raise with a per-layer trace past tolerance.
+
+    At float32 the reference is ``sub``, the PyTorch partition. At float16/bfloat16 it is
+    ``float32_refs`` (per input set, each output's value in the float32 model), and
+    ``sub``'s own error at the reduced precision sets each output's tolerance
+    (:func:`~trtforge.validation.tolerance.tolerance`).
+    """
+    worst = {"max_abs_err": 0.0, "rel_err": 0.0, "tolerance": 0.0}
+    torch_worst = 0.0
+    for k, inputs in enumerate(example_sets):
         with torch.no_grad():
             ref = sub(*inputs)
         refs = list(ref) if isinstance(ref, (tuple, list)) else [ref]
         outs = run_reference(net, inputs)
-        for name, r in zip(net.output_names, refs):
-            a, rel = errors(outs[name], r)
-            worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, rel)
+        for j, (name, r) in enumerate(zip(net.output_names, refs)):
+            target, e_torch = _reference(r, float32_refs[k][j] if float32_refs is not None else None)
+            tol = tolerance(precision, e_torch, rtol)
+            a, rel = errors(outs[name], target)
+            torch_worst = max(torch_worst, e_torch)
+            worst = {"max_abs_err": max(worst["max_abs_err"], a), "rel_err": max(worst["rel_err"], rel),
+                     "tolerance": max(worst["tolerance"], tol)}
             if rel > tol:
-                trace = first_divergence(net, sub, inputs, tol)
-                raise ValidationError(
-                    f"engine {net.name}: output {name} differs from PyTorch: rel_err {rel:.3e} > {tol:.1e} "
-                    f"(max_abs_err {a:.3e}) at input shapes {[tuple(i.shape) for i in inputs]}. {trace}"
-                )
-    return {"max_abs_err": worst_abs, "rel_err": worst_rel, "tolerance": tol, "shape_sets": len(example_sets)}
+                raise ValidationError(_mismatch(net, sub, inputs, name, rel, a, tol, precision, rtol,
+                                                e_torch if target is not r else None))
+    out: dict[str, Any] = {**worst, "shape_sets": len(example_sets)}
+    if float32_refs is not None:
+        out.update(reference="float32", torch_rel_err=torch_worst)
+    return out
 
 
-def first_divergence(net: Network, sub: GraphModule, inputs: Sequence[torch.Tensor], tol: float) -> str:
-    """Name the first node whose TensorRT tensor differs from PyTorch's value for it."""
-    values: dict[str, Any] = {}
+def _reference(torch_value: Any, float32_value: Any) -> tuple[Any, float]:
+    """What an output is compared with, and PyTorch's own error against it (0 at float32)."""
+    if isinstance(float32_value, torch.Tensor) and float32_value.is_floating_point():
+        return float32_value, errors(torch_value, float32_value)[1]
+    return torch_value, 0.0  # index/bool outputs: PyTorch's at the same precision, exactly
 
-    class Recorder(torch.fx.Interpreter):
-        def run_node(self, n):  # noqa: ANN001
-            out = super().run_node(n)
-            values[n.name] = out
-            return out
 
+def _mismatch(net: Network, sub: GraphModule, inputs: Sequence[torch.Tensor], name: str, rel: float, a: float,
+              tol: float, precision: torch.dtype, rtol: float | None, e_torch: float | None) -> str:
+    shapes = [tuple(i.shape) for i in inputs]
+    trace = first_divergence(net, sub, inputs, tol, precision if e_torch is not None else None, rtol)
+    if e_torch is None:
+        return (f"engine {net.name}: output {name} differs from PyTorch: rel_err {rel:.3e} > {tol:.1e} "
+                f"(max_abs_err {a:.3e}) at input shapes {shapes}. {trace}")
+    dt = str(precision).replace("torch.", "")
+    hint = (f" PyTorch itself loses this output at {dt}: keep_fp32='auto' finds the nodes that need float32, "
+            f"or name them with keep_fp32=[...]." if e_torch > tol or e_torch != e_torch else "")
+    return (f"engine {net.name}: output {name} differs from the float32 model: rel_err {rel:.3e} > {tol:.1e} "
+            f"(max_abs_err {a:.3e}; PyTorch at {dt}: rel_err {e_torch:.3e}) at input shapes {shapes}. "
+            f"{trace}{hint}")
+
+
+def first_divergence(net: Network, sub: GraphModule, inputs: Sequence[torch.Tensor], tol: float,
+                     precision: torch.dtype | None = None, rtol: float | None = None) -> str:
+    """Name the first node whose TensorRT tensor differs from its reference value.
+
+    With ``precision`` (float16/bfloat16) the reference is ``sub`` run in float32 and each
+    node's tolerance follows from PyTorch's own error there; otherwise PyTorch's value, ``tol``.
+    """
     try:
-        with torch.no_grad():
-            Recorder(sub).run(*inputs)
+        values = record(sub, inputs)
+        refs = record(sub, inputs, float32_of=precision) if precision is not None else values
         got = run_reference(net, inputs, keep=True)
     except Exception as exc:  # the trace is a diagnosis aid; never hide the original error
         return f"(per-layer trace unavailable: {exc})"
@@ -82,16 +112,17 @@ def first_divergence(net: Network, sub: GraphModule, inputs: Sequence[torch.Tens
         tensors = net.node_tensors.get(node.name)
         if not tensors or node.name not in values:
             continue
-        ref = values[node.name]
-        refs = list(ref) if isinstance(ref, (tuple, list)) else [ref]
-        for t, r in zip(tensors, refs):
-            if t.name not in got or not isinstance(r, torch.Tensor):
+        pairs = zip(*(list(v) if isinstance(v, (tuple, list)) else [v] for v in (values[node.name], refs[node.name])))
+        for t, (value, ref) in zip(tensors, pairs):
+            if t.name not in got or not isinstance(value, torch.Tensor):
                 continue
             try:
-                a, rel = errors(got[t.name], r)
+                target, e_torch = _reference(value, ref)
+                a, rel = errors(got[t.name], target)
             except ValidationError as exc:
                 return f"First divergence: node {node.name} ({node.target}), tensor {t.name}: {exc}"
-            if rel > tol:
+            limit = tolerance(precision, e_torch, rtol) if precision is not None else tol
+            if rel > limit:
                 spec = net.converters.get(node.name)
                 who = f" converted by {spec.fn_name} from pack {spec.pack!r}" if spec else ""
                 return (

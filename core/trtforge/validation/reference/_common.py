@@ -40,3 +40,15 @@ def weights(w: Any) -> torch.Tensor | None:
 def ints(t: torch.Tensor) -> list[int]:
     """Values of a small integer (shape) tensor as Python ints."""
     return [int(v) for v in t.reshape(-1).tolist()]
+
+
+class _Failed:
+    """Stands in for the outputs of a layer that failed inside an if-conditional.
+
+    TensorRT evaluates conditional branches lazily; the reference evaluates both, so
+    an error in the branch not taken must not abort the run. It is raised only if the
+    value reaches a requested output or the taken branch of a CONDITIONAL_OUTPUT.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ...errors import ReferenceExecutionError, UnsupportedLayerError
+from ._common import _Failed
 
 __all__ = [
     "ReferenceExecutionError",
@@ -158,18 +159,6 @@ def _check_output(ctx: LayerCtx, i: int, value: torch.Tensor) -> torch.Tensor:
             f"infers {decl} (-1 = dynamic)"
         )
     return value
-
-
-class _Failed:
-    """Stands in for the outputs of a layer that failed inside an if-conditional.
-
-    TensorRT evaluates conditional branches lazily; the reference evaluates both, so
-    an error in the branch not taken must not abort the run. It is raised only if the
-    value reaches a requested output or the taken branch of a CONDITIONAL_OUTPUT.
-    """
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
 
 
 #: layers that receive _Failed inputs themselves instead of propagating them

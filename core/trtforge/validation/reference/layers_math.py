@@ -6,11 +6,14 @@ Formulas follow the TensorRT Python API docstrings (``ActivationType``,
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from ._common import mask_axes, name, weights
-from .executor import LayerCtx
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: the executor imports this module
+    from .executor import LayerCtx
 
 
 # --------------------------------------------------------------------- activation

@@ -7,12 +7,16 @@ padding, so TensorRT's pre/post/SAME/round-up padding rules are all visible here
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ._common import dims, mask_axes, name, weights
-from .executor import LayerCtx
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: the executor imports this module
+    from .executor import LayerCtx
+
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}

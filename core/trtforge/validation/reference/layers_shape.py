@@ -7,12 +7,15 @@ that forget to normalise negative indices).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ._common import dims, ints, name, weights
-from .executor import LayerCtx
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: the executor imports this module
+    from .executor import LayerCtx
 
 
 def _constant(ctx: LayerCtx, ins: list) -> list:

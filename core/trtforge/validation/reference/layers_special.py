@@ -5,10 +5,14 @@ a deterministic one, the lower index first, and says so in the docs.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from ._common import mask_axes, name
-from .executor import LayerCtx, _Failed
+from ._common import _Failed, mask_axes, name
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: the executor imports this module
+    from .executor import LayerCtx
 
 
 #: TensorRT documents K <= 3840 for ITopKLayer; an engine with a larger K fails to build or run

@@ -1,0 +1,153 @@
+"""The saved-program archive: the format's names, and reading and checking a file without loading it.
+
+A saved program (runtime ABI version :data:`ABI_VERSION`) is a ``torch.export.save``
+archive of the compiled program, in which every engine is one
+``trtforge::execute_engine(inputs, engine, metadata)`` node; ``engine`` is a buffer (1-D
+uint8 tensor) holding the serialized engine and ``metadata`` the engine's
+:class:`EngineMetadata` record as JSON (``abi_version`` first, with the engine's sha256).
+An extra file ``trtforge_manifest.json``, whose first field is ``abi_version``, lists
+every engine record, so that ``trtforge inspect`` and ``load`` can check a file without
+deserializing it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import Any
+
+from ..errors import CorruptedProgramError, SavedProgramError
+from .metadata import ABI_VERSION, check_abi_version
+
+__all__ = ["FORMAT_NAME", "MANIFEST_NAME", "inspect_saved", "read_manifest"]
+
+MANIFEST_NAME = "trtforge_manifest.json"
+FORMAT_NAME = "trtforge.exported_program"
+
+
+# --- reading and checking a file ----------------------------------------------------------------
+
+def _open_zip(path: str | os.PathLike[str]) -> zipfile.ZipFile:
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise FileNotFoundError(f"no such file: {p!r}")
+    size = os.path.getsize(p)
+    if not _ends_with_end_record(p, size):
+        # zipfile would go on searching backwards and may find the end record of an archive
+        # nested inside (torch.export stores torch.save archives uncompressed): refuse first
+        raise CorruptedProgramError(
+            f"{p!r} ({size} bytes) is not a readable .pt2 archive: it is truncated or corrupted "
+            "(no zip end-of-central-directory record at its end)"
+        )
+    try:
+        return zipfile.ZipFile(p)
+    except zipfile.BadZipFile as exc:
+        size = os.path.getsize(p)
+        raise CorruptedProgramError(
+            f"{p!r} ({size} bytes) is not a readable .pt2 archive: it is truncated or corrupted ({exc})"
+        ) from None
+    except OSError as exc:
+        raise CorruptedProgramError(f"{p!r} cannot be read as a .pt2 archive: {exc}") from None
+
+
+def _ends_with_end_record(path: str, size: int) -> bool:
+    """True if the file ends with a zip end-of-central-directory record (plus its comment)."""
+    tail_len = min(size, 22 + 0xFFFF)
+    with open(path, "rb") as f:
+        f.seek(size - tail_len)
+        tail = f.read(tail_len)
+    i = tail.rfind(b"PK\x05\x06")
+    while i >= 0:
+        if i + 22 <= len(tail):
+            comment_len = int.from_bytes(tail[i + 20:i + 22], "little")
+            if i + 22 + comment_len == len(tail):
+                return True
+        i = tail.rfind(b"PK\x05\x06", 0, i)
+    return False
+
+
+def _manifest_member(zf: zipfile.ZipFile) -> str | None:
+    for name in zf.namelist():
+        parts = name.split("/")
+        if len(parts) >= 2 and parts[-1] == MANIFEST_NAME and parts[-2] == "extra":
+            return name
+    return None
+
+
+def read_manifest(path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:
+    """The trtforge manifest of a saved program, after checking (in this order) that the file is a
+    readable archive, that it is a trtforge program, its ABI version, and (``verify``) the CRC of every
+    archive member. Raises :class:`SavedProgramError` subclasses saying which check failed."""
+    p = os.fspath(path)
+    with _open_zip(p) as zf:
+        member = _manifest_member(zf)
+        if member is None:
+            raise SavedProgramError(
+                f"{p!r} is a .pt2 archive but not a trtforge program (no {MANIFEST_NAME}); load it with "
+                "torch.export.load"
+            )
+        try:
+            raw = zf.read(member)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise CorruptedProgramError(f"{p!r}: the trtforge manifest is corrupted ({exc})") from None
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CorruptedProgramError(f"{p!r}: the trtforge manifest is not valid JSON ({exc})") from None
+        if not isinstance(manifest, dict):
+            raise CorruptedProgramError(f"{p!r}: the trtforge manifest is not a JSON object")
+        check_abi_version(manifest, f"{p!r}")
+        if verify:
+            try:
+                bad = zf.testzip()
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
+                raise CorruptedProgramError(f"{p!r} is truncated or corrupted: {exc}") from None
+            if bad is not None:
+                raise CorruptedProgramError(
+                    f"{p!r} is corrupted: archive member {bad!r} fails its CRC check"
+                )
+        for rec in manifest.get("engines", []):
+            check_abi_version(rec.get("metadata", {}), f"{p!r}, engine record {rec.get('node', '?')!r}")
+    return manifest
+
+
+# --- inspect ------------------------------------------------------------------------------------
+
+def inspect_saved(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Everything ``trtforge inspect`` prints, as a dict; needs no GPU and no TensorRT."""
+    p = os.fspath(path)
+    manifest = read_manifest(p, verify=True)
+    engines = []
+    for rec in manifest.get("engines", []):
+        md = rec.get("metadata", {})
+        engines.append({
+            "node": rec.get("node"),
+            "engine_tensor": rec.get("engine_tensor"),
+            "name": md.get("name"),
+            "backend": md.get("backend"),
+            "backend_version": md.get("backend_version"),
+            "engine_bytes": md.get("engine_bytes"),
+            "sha256": md.get("sha256"),
+            "inputs": md.get("inputs", []),
+            "outputs": md.get("outputs", []),
+            "flags": {
+                "requires_output_allocator": md.get("requires_output_allocator", False),
+                "weight_streaming": md.get("weight_streaming", False),
+                "hardware_compatibility": md.get("hardware_compatibility", "none"),
+                "device": md.get("device", 0),
+                "compute_capability": md.get("compute_capability", ""),
+            },
+            "source_nodes": md.get("source_nodes", []),
+        })
+    return {
+        "file": p,
+        "file_bytes": os.path.getsize(p),
+        "abi_version": manifest.get("abi_version"),
+        "runtime_abi_version": ABI_VERSION,
+        "format": manifest.get("format"),
+        "trtforge_version": manifest.get("trtforge_version"),
+        "torch_version": manifest.get("torch_version"),
+        "integrity": "ok (CRC of every archive member checked)",
+        "fallback_ops": manifest.get("fallback_ops"),
+        "engines": engines,
+    }

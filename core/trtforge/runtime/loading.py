@@ -1,0 +1,105 @@
+"""``trtforge.load``: a saved program back as a GraphModule whose engines are TRTEngineModules."""
+from __future__ import annotations
+
+import operator
+import os
+import warnings
+from typing import Any
+
+import torch
+
+from ..errors import CorruptedProgramError, SavedProgramError, TensorRTNotInstalledError
+from .archive import read_manifest
+from .metadata import EngineMetadata
+
+__all__ = ["load"]
+
+
+def _check_backends(manifest: dict[str, Any]) -> None:
+    from .runner import require_backend
+
+    for rec in manifest.get("engines", []):
+        md = EngineMetadata.from_dict(rec["metadata"])
+        trt = require_backend(md)
+        installed = str(getattr(trt, "__version__", ""))
+        if md.backend_version and installed and md.backend_version != installed:
+            warnings.warn(
+                f"engine {md.name!r} was built with {md.backend} {md.backend_version}; {installed} is "
+                "installed. TensorRT engines load only on the version that built them unless built "
+                "version-compatible: if running it fails, recompile",
+                stacklevel=3,
+            )
+
+
+def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.GraphModule:
+    """Load a program saved with :func:`save`; returns a GraphModule whose engines are TRTEngineModules.
+
+    Checks, in order: the file is a complete archive; it is a trtforge program; its ABI
+    version; every member's CRC (``verify``); the TensorRT backend each engine was built
+    for is installed; each engine's sha256. Each failure raises a :class:`SavedProgramError`
+    (or :class:`TensorRTNotInstalledError`) saying exactly which. Needs no GPU: engines are
+    deserialized on their first call.
+    """
+    p = os.fspath(path)
+    manifest = read_manifest(p, verify=verify)
+    _check_backends(manifest)
+    from . import ops  # noqa: F401  (the operator must exist before torch.export.load)
+
+    try:
+        ep = torch.export.load(p)
+    except (SavedProgramError, TensorRTNotInstalledError):
+        raise
+    except Exception as exc:
+        raise CorruptedProgramError(f"{p!r}: torch.export.load failed: {type(exc).__name__}: {exc}") from exc
+    gm = ep.module()
+    _attach_engine_modules(gm)
+    gm.trtforge_manifest = manifest  # type: ignore[assignment]
+    return gm
+
+
+def _attach_engine_modules(gm: torch.fx.GraphModule) -> None:
+    """Replace each ``execute_engine`` node by a call of a TRTEngineModule holding its engine buffer."""
+    from .module import TRTEngineModule
+    from .ops import _get_attr, _parse_metadata, is_engine_node
+
+    graph = gm.graph
+    count = 0
+    for node in list(graph.nodes):
+        if not is_engine_node(node):
+            continue
+        inputs, engine_node, metadata = node.args[:3]
+        if not isinstance(engine_node, torch.fx.Node) or engine_node.op != "get_attr":
+            continue
+        md = EngineMetadata.from_dict(_parse_metadata(metadata).to_dict())
+        owner_path, _, attr = engine_node.target.rpartition(".")
+        tensor = _get_attr(gm, engine_node.target)
+        module = TRTEngineModule(tensor, md)  # verifies the sha256
+        owner = gm.get_submodule(owner_path) if owner_path else gm
+        if owner_path and attr == "engine" and not list(owner.children()) and set(owner._buffers) == {"engine"} \
+                and not owner._parameters:
+            # the original engine module's place: keep its name
+            parent_path, _, leaf = owner_path.rpartition(".")
+            parent = gm.get_submodule(parent_path) if parent_path else gm
+            setattr(parent, leaf, module)
+            name = owner_path
+        else:
+            name = f"_trtforge_engine_{count}"
+            gm.add_submodule(name, module)
+        count += 1
+        with graph.inserting_before(node):
+            call = graph.call_module(name, tuple(inputs))
+        single = len(md.outputs) == 1
+        for user in list(node.users):
+            if single and user.op == "call_function" and user.target is operator.getitem and user.args[1] == 0:
+                user.replace_all_uses_with(call)
+                graph.erase_node(user)
+            else:
+                user.replace_input_with(node, call)
+        if single and node.users:
+            raise SavedProgramError("unexpected use of a single-output engine's result list")  # pragma: no cover
+        graph.erase_node(node)
+        if not engine_node.users:
+            graph.erase_node(engine_node)
+    if count:
+        graph.lint()
+        gm.recompile()
