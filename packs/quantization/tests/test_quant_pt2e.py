@@ -42,6 +42,7 @@ def test_int8_convnet_is_one_engine_with_qdq_layers(quant_pack):
     assert "quantization_flip_err" in result.report.engines[0].validation
 
 
+@pytest.mark.slow
 def test_int8_convnet_dynamic_batch(quant_pack):
     model = _calibrated(ConvNet(), (2, 3, 16, 16), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))
     x = trtforge.Input(min_shape=(1, 3, 16, 16), opt_shape=(2, 3, 16, 16), max_shape=(4, 3, 16, 16))
@@ -103,6 +104,7 @@ def test_schemes_tensorrt_cannot_express_stay_in_pytorch_with_the_reason(quant_p
     assert refused and reason in refused[0].reason, [(f.op, f.reason) for f in report.fallback]
 
 
+@pytest.mark.slow
 def test_x86_quantizer_default_is_asymmetric_and_refused(quant_pack):
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (

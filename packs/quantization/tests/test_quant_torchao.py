@@ -39,6 +39,7 @@ def _decoder_checks(config, rtol=None) -> trtforge.CompileReport:
     return result
 
 
+@pytest.mark.slow
 def test_int8_weight_only_decoder(quant_pack):
     from torchao.quantization import Int8WeightOnlyConfig
 
@@ -68,6 +69,7 @@ def test_fp8_per_tensor_vit_linear_layers(quant_pack):
     assert _weight_dequantizers(result).count("FP8") >= 5
 
 
+@pytest.mark.slow
 def test_zero_scale_is_refused_with_the_reason(quant_pack):
     import torchvision
     from torchao.quantization import Float8WeightOnlyConfig, PerTensor
