@@ -18,11 +18,14 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
+import models  # noqa: E402
 from _common import print_table  # noqa: E402
 
 CHILD = r'''
-import json, sys, threading, time, torch, torchvision, trtforge
+import json, sys, threading, time, torch, trtforge
 from trtforge import backend
+sys.path.insert(0, sys.argv[3])
+import models
 
 def rss_mb():
     with open("/proc/self/status") as f:
@@ -49,15 +52,14 @@ backend.trt.Builder.build_serialized_network = measured_build
 
 tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
 trtforge.compile(tiny, [torch.randn(1, 3, 8, 8)])
-model = torchvision.models.get_model(sys.argv[1], weights=None).eval()
-weights = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20
-x = torch.randn(1, 3, 224, 224)
+model, x = models.get(sys.argv[1])
+weights = models.weights_mb(model)
 threading.Thread(target=sample, daemon=True).start()
 
 def measure(model):
     time.sleep(0.05)
     base = peak[0] = rss_mb()
-    out = trtforge.compile(model, [x], precision=sys.argv[2])
+    out = trtforge.compile(model, x, precision=sys.argv[2])
     time.sleep(0.05)
     engine = sum(e.engine_bytes or 0 for e in out.trtforge_report.engines) / 2**20
     return max(peak[0], rss_mb()) - base, builder["growth_mb"], rss_mb() - base, engine, out
@@ -66,7 +68,7 @@ growth, builder_mb, after, engine, out = measure(model)
 # a second model of the same architecture (new weights): one-time process costs (lazily loaded
 # TensorRT and torch code, dispatch caches) are paid by now
 del out
-again = measure(torchvision.models.get_model(sys.argv[1], weights=None).eval())
+again = measure(models.get(sys.argv[1], seed=1)[0])
 print(json.dumps({"weights_mb": weights, "growth_mb": growth, "builder_mb": builder_mb, "after_mb": after,
                   "engine_mb": engine, "again_growth_mb": again[0], "again_builder_mb": again[1]}))
 '''
@@ -75,8 +77,8 @@ print(json.dumps({"weights_mb": weights, "growth_mb": growth, "builder_mb": buil
 def main(names: list[str], precision: str) -> None:
     rows = []
     for name in names:
-        out = subprocess.run([sys.executable, "-c", CHILD, name, precision], check=True, capture_output=True,
-                             text=True).stdout
+        out = subprocess.run([sys.executable, "-c", CHILD, name, precision, os.path.dirname(os.path.abspath(__file__))],
+                             check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         own = r["growth_mb"] - r["builder_mb"]
         again = r["again_growth_mb"] - r["again_builder_mb"]
@@ -89,7 +91,7 @@ def main(names: list[str], precision: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["resnet50", "mobilenet_v3_large", "vit_b_16"])
+    parser.add_argument("models", nargs="*", default=models.ALL)
     parser.add_argument("--precision", default="float32", choices=["float32", "float16"])
     args = parser.parse_args()
     main(args.models, args.precision)

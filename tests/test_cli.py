@@ -48,6 +48,17 @@ def test_coverage_is_a_dry_run(toy_manager, model_spec, tmp_path):
     assert data["built"] is False and all(e["status"] == "dryrun" for e in data["engines"])
 
 
+def test_keep_fp32_option_reaches_the_report_and_unknown_names_are_errors(toy_manager, model_spec, tmp_path, capsys):
+    out = tmp_path / "p.json"
+    args = ["coverage", model_spec, "--input", "2x4", "--precision", "fp16", "--json", str(out)]
+    assert main([*args, "--keep-fp32", "mul"]) == 0
+    data = json.loads(out.read_text())
+    assert [k["node"] for k in data["kept_fp32"]] == ["mul"]
+    assert data["node_precision"]["mul"] == "float32" and data["node_precision"]["sin"] == "float16"
+    assert main([*args, "--keep-fp32", "mull"]) == 1
+    assert "did you mean 'mul'" in capsys.readouterr().err
+
+
 def test_bad_input_dims_give_a_clear_error(toy_manager, model_spec, capsys):
     assert main(["compile", model_spec, "--input", "2xfour"]) == 1
     assert "MIN:OPT:MAX" in capsys.readouterr().err

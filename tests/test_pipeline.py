@@ -37,6 +37,16 @@ def test_compile_builds_engines_around_unsupported_op(toy_manager):
     assert set(rep.timings_s) >= {"export", "lowering", "partitioning", "conversion", "build", "total"}
 
 
+def test_stage_timings_add_up_to_the_total(toy_manager):
+    """Every stage a compile spends time in is reported: the parts add up to the total."""
+    out = trtforge.compile(Chain(), [torch.randn(2, 4)], min_block_size=1, validate=True)
+    t = dict(out.trtforge_report.timings_s)
+    total = t.pop("total")
+    assert set(t) >= {"setup", "export", "lowering", "partitioning", "conversion", "validation", "build", "assembly"}
+    assert t["validation"] > 0 and all(v >= 0 for v in t.values())
+    assert abs(sum(t.values()) - total) <= 0.03 * total, t
+
+
 def test_report_json_shape(toy_manager, tmp_path):
     import json
 
@@ -90,7 +100,7 @@ def test_fallback_reason_for_each_case(toy_manager):
     assert "NonZero" in detail["aten::nonzero.default"]
     rep = trtforge.compile(Reasons(), [spec], min_block_size=1, dryrun=True, target_backend="tensorrt")
     assert "aten::nonzero.default" not in {f.op for f in rep.fallback}
-    rep = trtforge.compile(Reasons(), [torch.randn(2, 4)], min_block_size=1, dryrun=True, packs={"other"})
+    rep = trtforge.compile(Reasons(), [torch.randn(2, 4)], min_block_size=1, dryrun=True, packs=set())
     assert all(f.category.startswith(("its converter's pack is excluded", "no converter")) for f in rep.fallback)
 
 
@@ -397,3 +407,18 @@ def test_training_ir_composites_are_rewritten_without_a_retrace():
     # nothing is rewritten into an op no pack converts
     gm = torch.export.export(model, (x,), strict=False).module()
     assert canonicalize(gm.graph, set()) == 0
+
+
+def test_a_graph_that_converts_whole_is_one_engine_whatever_min_block_size(toy_manager):
+    """min_block_size avoids tiny engines between PyTorch segments; with no PyTorch segment at all
+    there is nothing to avoid (a three-node head stayed in PyTorch under the default of 5)."""
+    class Head(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x * 2 + x)
+
+    rep = trtforge.compile(Head(), [torch.randn(2, 4)], dryrun=True)  # default min_block_size=5
+    assert [e.nodes for e in rep.engines] == [3] and not rep.fallback
+    # one node that stays in PyTorch: the rule is back, each run is below the minimum
+    rep = trtforge.compile(Head(), [torch.randn(2, 4)], dryrun=True, torch_executed_ops={"aten::add"})
+    assert rep.engines == [] and {f.category for f in rep.fallback} >= {
+        "its TensorRT segment is smaller than min_block_size"}

@@ -17,9 +17,9 @@ def test_keep_fp32_is_normalized_to_sorted_names():
 
 
 def test_keep_fp32_needs_a_reduced_precision():
-    with pytest.raises(ValueError, match="keep_fp32=.*needs precision=torch.float16"):
+    with pytest.raises(trtforge.SettingError, match="keep_fp32=.*needs precision=torch.float16"):
         trtforge.CompileSettings(keep_fp32=["ln"])
-    with pytest.raises(TypeError, match="keep_fp32: 3 is a int"):
+    with pytest.raises(trtforge.SettingError, match="keep_fp32: 3 is a int"):
         trtforge.CompileSettings(precision="fp16", keep_fp32=[3])
 
 

@@ -72,3 +72,20 @@ def test_fp16_precision_compiles_with_casts_at_the_boundary(toy_manager):
     eng = out._run_on_trt_0.metadata
     assert eng.inputs[0].dtype == "float16" and eng.outputs[0].dtype == "float16"
     assert rep.engines[0].validation["rel_err"] < 2e-2
+
+
+def test_validation_uses_one_thread_only_on_an_oversubscribed_machine(monkeypatch):
+    from trtforge.validation import validate as v
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(v.os, "getloadavg", lambda: (4.0 * (v.os.cpu_count() or 1), 0.0, 0.0))
+        with v.threads():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(v.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        with v.threads():
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -18,6 +18,7 @@ from .plugins.info import CORE_API_VERSION, PackInfo
 _LAZY = {
     "compile": ("trtforge.compiler", "compile"),
     "save": ("trtforge.runtime", "save"),
+    "refit_module_weights": ("trtforge.refit", "refit_module_weights"),
     "load": ("trtforge.runtime", "load"),
     "converter": ("trtforge.plugins.converters", "converter"),
     "ConverterSpec": ("trtforge.plugins.converters", "ConverterSpec"),
@@ -27,7 +28,7 @@ _LAZY = {
     "ConversionContext": ("trtforge.conversion.context", "ConversionContext"),
     "CompileReport": ("trtforge.report", "CompileReport"),
 }
-_SUBMODULES = {"errors", "runtime", "testing", "backend", "conversion", "lowering", "partitioning", "plugins", "cli", "cache"}
+_SUBMODULES = {"errors", "runtime", "testing", "backend", "conversion", "lowering", "partitioning", "plugins", "cli", "cache", "refit"}
 
 __all__ = ["CORE_API_VERSION", "PackInfo", "__version__", "hookimpl", "hookspec", *_errors.__all__, *_LAZY]
 

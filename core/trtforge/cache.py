@@ -52,7 +52,7 @@ def _weights_fingerprint(ep: torch.export.ExportedProgram, h: Any) -> None:
 
 def _spec_key(spec: Any) -> Any:
     """An input spec as the key sees it: shapes, dtype and the names that tie dimensions together."""
-    fields = ("min_shape", "opt_shape", "max_shape", "dtype", "dim_names")
+    fields = ("min_shape", "opt_shape", "max_shape", "dtype", "dim_names", "profiles")
     if not all(hasattr(spec, f) for f in fields):
         return str(spec)
     return tuple(str(getattr(spec, f)) if f == "dtype" else getattr(spec, f) for f in fields)
@@ -70,12 +70,20 @@ def _canonical(value: Any) -> str:
     return repr(value)
 
 
+def weights_digest(ep: torch.export.ExportedProgram) -> str:
+    """A fingerprint of the program's weights alone (kept with entries of refittable programs)."""
+    h = hashlib.blake2b(digest_size=_KEY_BYTES)
+    _weights_fingerprint(ep, h)
+    return h.hexdigest()
+
+
 def cache_key(ep: torch.export.ExportedProgram, specs: Sequence[Any], settings: Any, target: str,
               backend: tuple[str, str], packs: Sequence[tuple[str, str | None]]) -> str:
     h = hashlib.blake2b(digest_size=_KEY_BYTES)
     h.update(ep.graph_module.code.encode())
     h.update(str(ep.graph_signature).encode())
-    _weights_fingerprint(ep, h)
+    if not getattr(settings, "refittable", False):
+        _weights_fingerprint(ep, h)  # refittable engines: new weights are refitted into a hit instead
     h.update(repr([_spec_key(s) for s in specs]).encode())
     cfg = {f.name: _canonical(getattr(settings, f.name)) for f in dataclasses.fields(settings) if f.name not in _NOT_IN_KEY}
     h.update(json.dumps(cfg, sort_keys=True).encode())

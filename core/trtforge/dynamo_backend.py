@@ -75,6 +75,18 @@ def freeze_weights(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> t
     return gm, keep
 
 
+def refuse_refit_through_dynamo(cfg: CompileSettings) -> None:
+    """Refit maps engine weights to the model's parameter names, which torch.compile regions
+    do not keep (they see ``L__self___fc_weight``): refuse before any work."""
+    if cfg.refittable:
+        from .compiler import CompilationError
+
+        raise CompilationError(
+            "immutable_weights=False is supported with trtforge.compile(ir='dynamo') only: torch.compile "
+            "regions lose the model's parameter names that refit maps engine weights to"
+        )
+
+
 def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict | None = None) -> Callable:
     """Dynamo backend: compile one captured region; on failure, run it eagerly and record why."""
     from .compiler import compile_graph, resolve_backends
@@ -84,6 +96,7 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     from .plugins.manager import get_manager
 
     cfg = CompileSettings.from_kwargs(**(options or {}))
+    refuse_refit_through_dynamo(cfg)
     report = CompileReport(model=f"torch.compile region {len(_REPORTS)}", precision=str(cfg.precision).replace("torch.", ""))
     _REPORTS.append(report)
     eager = gm.forward
@@ -100,13 +113,15 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     manager = get_manager()
     t0 = time.perf_counter()
     try:
-        report.backend, report.target_backend = resolve_backends(cfg)
-        report.packs = [r.name for r in manager.loaded()]
+        with report.timed("setup"):
+            report.backend, report.target_backend = resolve_backends(cfg)
+            report.packs = [r.name for r in manager.loaded()]
         lowered = lower(gm, specs, tensors, cfg, manager)
         report.decompositions, report.passes = lowered.decompositions, lowered.passes
         report.timings_s.update(lowered.timings)
         weights = fp32_weights(gm, WRAPPED) if cfg.precision != torch.float32 else None
-        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend, weights)
+        result = compile_graph(lowered.gm, specs, tensors, cfg, manager, report, report.target_backend, weights,
+                               region=True)
     except Exception as exc:
         if cfg.require_full_compilation:
             raise
@@ -154,4 +169,6 @@ def combine(name: str, regions: list[CompileReport]) -> CompileReport:
         out.compute_nodes += r.compute_nodes
         out.engines.extend(r.engines)
         out.fallback.extend(r.fallback)
+        out.kept_fp32.extend(r.kept_fp32)
+        out.node_precision.update(r.node_precision)
     return out

@@ -15,11 +15,13 @@ __all__ = [
     "CompilationError",
     "ConversionError",
     "ExportError",
+    "SettingError",
     "OutputWriteError",
     "PackLoadError",
     "PartitioningError",
     "PrecisionSettingError",
     "ReferenceExecutionError",
+    "RefitError",
     "TRTForgeError",
     "UnsupportedLayerError",
     "ValidationError",
@@ -53,6 +55,11 @@ class PackLoadError(TRTForgeError, RuntimeError):
     """A pack could not be loaded (raised only in strict mode)."""
 
 
+class SettingError(TRTForgeError, ValueError):
+    """A setting (or a CLI option) has the wrong type or value, or names an op, pack or converter
+    that does not exist; the message names the setting and the fix (often a did-you-mean)."""
+
+
 # -- files --------------------------------------------------------------------------------
 class OutputWriteError(TRTForgeError, OSError):
     """A file could not be written; the message names the path, the reason and the fix. The file
@@ -69,16 +76,16 @@ class CompilationError(TRTForgeError, RuntimeError):
     """Compilation cannot produce what the settings ask for; the message says which nodes and why."""
 
 
+class PrecisionSettingError(SettingError, CompilationError):
+    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
+
+
 class ExportError(CompilationError):
     """torch.export could not capture the model with the given inputs."""
 
 
 class PartitioningError(CompilationError):
     """The graph could not be split into engine partitions."""
-
-
-class PrecisionSettingError(CompilationError, ValueError):
-    """``keep_fp32`` names what no node of the graph matches; the message lists close names."""
 
 
 class ConversionError(CompilationError):
@@ -91,6 +98,11 @@ class BuildError(CompilationError):
 
 class ValidationError(CompilationError):
     """A network's outputs disagree with PyTorch beyond tolerance."""
+
+
+class RefitError(TRTForgeError, ValueError):
+    """New weights cannot be mapped onto an engine, or the engine cannot be refitted; the message
+    names the engine, the weight and the cause."""
 
 
 class ReferenceExecutionError(TRTForgeError, RuntimeError):

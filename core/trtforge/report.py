@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 
 @dataclass
@@ -49,11 +52,14 @@ class CompileReport:
     fallback: list[FallbackEntry] = field(default_factory=list)
     decompositions: list[str] = field(default_factory=list)
     passes: list[str] = field(default_factory=list)
+    #: constant folding: constants made, nodes replaced, and what was left unfolded and why
+    folding: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     packs: list[str] = field(default_factory=list)
     precision: str = "float32"
     compute_nodes: int = 0
-    #: engine cache outcome: "" (no cache), "hit", "miss", "corrupt" (entry rebuilt) or "not_stored"
+    #: engine cache outcome: "" (no cache), "hit", "refit" (a hit whose refittable engines get this
+    #: model's weights), "miss", "corrupt" (entry rebuilt) or "not_stored"
     cache: str = ""
     #: nodes kept in float32 under a reduced precision, in graph order, each with why
     kept_fp32: list[KeptNode] = field(default_factory=list)
@@ -63,6 +69,15 @@ class CompileReport:
     warnings: list[str] = field(default_factory=list)
     #: subgraph reports of torch.compile (one per graph break)
     subgraphs: list["CompileReport"] = field(default_factory=list)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent in the block to ``timings_s[stage]`` (stages may be entered many times)."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_s[stage] = self.timings_s.get(stage, 0.0) + time.perf_counter() - t
 
     # -- derived ----------------------------------------------------------------
     @property
@@ -80,7 +95,8 @@ class CompileReport:
         return d
 
     def to_json(self, path: str | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2, default=str)
+        """The report as strict JSON (an infinite or NaN error, e.g. an overflow's, is the string "inf")."""
+        text = json.dumps(_finite(self.to_dict()), indent=2, default=str, allow_nan=False)
         if path:
             from ._io import atomic_write_text
 
@@ -160,9 +176,21 @@ class CompileReport:
             console.print(t)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as its string ("inf", "-inf", "nan"): JSON has none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 _CACHE_OUTCOMES = {
     "hit": "hit (loaded: lowering, partitioning, conversion and the build were skipped)",
     "miss": "miss (compiled, then stored)",
+    "refit": "hit with other weights (refittable engines: refitted with this model's weights, not rebuilt)",
     "corrupt": "the entry was damaged: deleted, compiled again and stored",
     "not_stored": "miss (compiled, but not stored: see the warning)",
 }

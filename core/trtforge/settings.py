@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -47,6 +48,10 @@ class Input:
     #: names for dynamic dimensions, e.g. ``{0: "batch"}``: inputs whose dimensions share a
     #: name share one torch.export ``Dim`` (their sizes are equal at run time)
     dim_names: Mapping[int, str] | None = None
+    #: several optimization profiles, each ``{"min": ..., "opt": ..., "max": ...}`` or a
+    #: ``(min, opt, max)`` triple (instead of shape / min_shape...); the engine gets one
+    #: TensorRT optimization profile per entry and the runtime picks the one the shapes fit
+    profiles: Sequence[Any] | None = None
     #: ``(low, high)``: the values an integer input may hold, ``low <= v < high`` (e.g. ``(0, vocab_size)``
     #: for token ids). Validation draws its random inputs from it; the default ``(0, 10)`` suits
     #: small index ranges only. Not allowed on floating inputs.
@@ -57,28 +62,38 @@ class Input:
         if self.dim_names is not None:
             object.__setattr__(self, "dim_names", dict(self.dim_names))
         ranged = (self.min_shape, self.opt_shape, self.max_shape)
-        if self.shape is not None:
+        if self.profiles is not None:
+            if self.shape is not None or any(s is not None for s in ranged):
+                raise ValueError("Input: give profiles= or shape= / min_shape..., not both")
+            profs = tuple(_profile(p, i) for i, p in enumerate(self.profiles))
+            if not profs:
+                raise ValueError("Input: profiles= is empty; give at least one {min, opt, max}")
+            if len({len(p[0]) for p in profs}) != 1:
+                raise ValueError(f"Input: the profiles have different ranks: {[p[0] for p in profs]}")
+            mins = tuple(min(d) for d in zip(*(p[0] for p in profs)))
+            maxs = tuple(max(d) for d in zip(*(p[2] for p in profs)))
+            object.__setattr__(self, "min_shape", mins)
+            object.__setattr__(self, "opt_shape", profs[0][1])
+            object.__setattr__(self, "max_shape", maxs)
+            object.__setattr__(self, "shape", profs[0][1])
+        elif self.shape is not None:
             if any(s is not None for s in ranged):
                 raise ValueError("Input: give either shape= or min_shape/opt_shape/max_shape, not both")
             shape = tuple(int(d) for d in self.shape)
             for attr in ("shape", "min_shape", "opt_shape", "max_shape"):
                 object.__setattr__(self, attr, shape)
         elif all(s is not None for s in ranged):
-            mn, op, mx = (tuple(int(d) for d in s) for s in ranged)
-            if not len(mn) == len(op) == len(mx):
-                raise ValueError(f"Input: min/opt/max shapes have different ranks: {mn}, {op}, {mx}")
-            for i, (a, b, c) in enumerate(zip(mn, op, mx)):
-                if not a <= b <= c:
-                    raise ValueError(
-                        f"Input: dimension {i} must satisfy min <= opt <= max, got {a} <= {b} <= {c} "
-                        f"(min_shape={mn}, opt_shape={op}, max_shape={mx})"
-                    )
+            mn, op, mx = _profile(ranged, None)
             object.__setattr__(self, "min_shape", mn)
             object.__setattr__(self, "opt_shape", op)
             object.__setattr__(self, "max_shape", mx)
             object.__setattr__(self, "shape", op)
         else:
-            raise ValueError("Input needs shape= or all three of min_shape=, opt_shape=, max_shape=")
+            raise ValueError("Input needs shape=, all three of min_shape=, opt_shape=, max_shape=, or profiles=")
+        if self.profiles is None:
+            object.__setattr__(self, "profiles", ((self.min_shape, self.opt_shape, self.max_shape),))
+        else:
+            object.__setattr__(self, "profiles", profs)
         if any(d < 0 for d in self.min_shape):  # type: ignore[union-attr]
             raise ValueError(f"Input: negative dimension in {self.min_shape}")
         for d in self.dim_names or {}:
@@ -111,9 +126,13 @@ class Input:
     def dynamic_dims(self) -> list[int]:
         return [i for i, (a, c) in enumerate(zip(self.min_shape, self.max_shape)) if a != c]  # type: ignore[arg-type]
 
-    def example(self, which: str = "opt", *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A random tensor of the ``min``/``opt``/``max`` shape."""
-        shape = {"min": self.min_shape, "opt": self.opt_shape, "max": self.max_shape}[which]
+    def example(self, which: str = "opt", *, generator: torch.Generator | None = None,
+                profile: int | None = None) -> torch.Tensor:
+        """A random tensor of the ``min``/``opt``/``max`` shape (of one profile, if given)."""
+        if profile is not None:
+            shape = self.profiles[profile][("min", "opt", "max").index(which)]  # type: ignore[index]
+        else:
+            shape = {"min": self.min_shape, "opt": self.opt_shape, "max": self.max_shape}[which]
         if self.dtype.is_floating_point:
             return torch.randn(shape, generator=generator).to(self.dtype)
         if self.dtype == torch.bool:
@@ -122,7 +141,8 @@ class Input:
         return torch.randint(low, high, shape, generator=generator).to(self.dtype)
 
     def __hash__(self) -> int:
-        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name, self.value_range))
+        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.name, self.profiles,
+                     self.value_range))
 
     def __str__(self) -> str:
         dt = str(self.dtype).replace("torch.", "")
@@ -155,8 +175,8 @@ class Input:
                 ) from None
             mins.append(a), opts.append(b), maxs.append(c)
         kw = {"dtype": dtype} if dtype else {}
-        if mins == maxs:
-            return cls(shape=tuple(opts), **kw)
+        if mins == opts == maxs:
+            return cls(shape=tuple(opts), **kw)  # else Input checks min <= opt <= max, as for Input(...)
         return cls(min_shape=tuple(mins), opt_shape=tuple(opts), max_shape=tuple(maxs), **kw)
 
 
@@ -186,6 +206,9 @@ class CompileSettings:
     dryrun: only report what would convert; no conversion.
     engine_cache_dir: directory of the engine cache (None: no cache).
     debug: verbose logging of each stage.
+    enable_weight_streaming ... runtime_cache_path: engine features, each a builder flag or
+        builder/runtime setting (see ``ENGINE_FEATURES`` and docs/settings.md); a backend or
+        machine that cannot honour one refuses it before any work (``trtforge.backend``).
     """
 
     precision: torch.dtype = torch.float32
@@ -208,35 +231,48 @@ class CompileSettings:
     engine_cache_dir: str | None = None
     engine_cache_size: int = 2 << 30
     debug: bool = False
+    # -- engine features (Torch-TensorRT's names); docs/settings.md "Engine features" --
+    enable_weight_streaming: bool = False
+    immutable_weights: bool = True
+    strip_engine_weights: bool = False
+    refit_identical_engine_weights: bool = False
+    hardware_compatible: bool = False
+    version_compatible: bool = False
+    max_aux_streams: int | None = None
+    sparse_weights: bool = False
+    timing_cache_path: str | None = None
+    runtime_cache_path: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", parse_dtype(self.precision))
-        if self.precision not in (torch.float32, torch.float16, torch.bfloat16):
-            raise ValueError(f"precision must be float32, float16 or bfloat16, not {self.precision}")
-        from .precision.select import normalize
+        from .settings_checks import check_settings
 
-        object.__setattr__(self, "keep_fp32", normalize(self.keep_fp32))
-        if self.keep_fp32 and self.precision == torch.float32:
-            raise ValueError(
-                f"keep_fp32={list(self.keep_fp32)} needs precision=torch.float16 or torch.bfloat16: "
-                "at float32 every node already computes in float32"
-            )
-        if self.min_block_size < 1:
-            raise ValueError(f"min_block_size must be >= 1, got {self.min_block_size}")
-        if self.optimization_level is not None and not 0 <= self.optimization_level <= 5:
-            raise ValueError(f"optimization_level must be in 0..5, got {self.optimization_level}")
-        from .plugins.converters import qualified_op_name
+        check_settings(self)
+        self._check_features()
 
-        # an OpOverload names one overload ("aten::add.Tensor"); a string may name all ("aten::add")
-        ops = frozenset(o if isinstance(o, str) else qualified_op_name(o) for o in (self.torch_executed_ops or ()))
-        object.__setattr__(self, "torch_executed_ops", ops)
-        if self.packs is not None:
-            object.__setattr__(self, "packs", frozenset(self.packs))
-        object.__setattr__(self, "pinned_converters", dict(self.pinned_converters or {}))
-        for attr in ("backend", "target_backend"):
+    def _check_features(self) -> None:
+        """Combinations that mean nothing to TensorRT are refused here, naming both settings."""
+        if self.immutable_weights:
+            for attr in ("strip_engine_weights", "refit_identical_engine_weights"):
+                if getattr(self, attr):
+                    raise ValueError(
+                        f"{attr}=True needs a refittable engine: also pass immutable_weights=False "
+                        "(TensorRT strips or refits only refittable weights)"
+                    )
+        if self.max_aux_streams is not None and self.max_aux_streams < 0:
+            raise ValueError(f"max_aux_streams must be >= 0 or None, got {self.max_aux_streams}")
+        for attr in ("timing_cache_path", "runtime_cache_path"):
             val = getattr(self, attr)
-            if val is not None and val not in ("tensorrt", "tensorrt_rtx"):
-                raise ValueError(f"{attr} must be 'tensorrt' or 'tensorrt_rtx', not {val!r}")
+            if val is not None:
+                object.__setattr__(self, attr, os.fspath(val))
+
+    def requested_features(self) -> dict[str, Any]:
+        """The engine features this compile asks for: setting name -> value (defaults left out)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {k: getattr(self, k) for k in ENGINE_FEATURES if getattr(self, k) != defaults[k]}
+
+    @property
+    def refittable(self) -> bool:
+        return not self.immutable_weights
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "CompileSettings":
@@ -258,18 +294,65 @@ class CompileSettings:
         return dataclasses.replace(self, **changes)
 
 
-def normalize_inputs(inputs: Sequence[Any]) -> tuple[list[Input], list[torch.Tensor | None]]:
-    """Turn example tensors / Input specs into ``(specs, examples)``."""
+def _profile(value: Any, index: int | None) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """``{"min", "opt", "max"}`` or a triple -> checked ``(min, opt, max)`` shapes."""
+    where = "Input" if index is None else f"Input profile {index}"
+    if isinstance(value, Mapping):
+        try:
+            value = (value["min"], value["opt"], value["max"])
+        except KeyError as exc:
+            raise ValueError(f"{where}: needs keys 'min', 'opt' and 'max', missing {exc}") from None
+    try:
+        mn, op, mx = (tuple(int(d) for d in s) for s in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: expected (min, opt, max) shapes, got {value!r}") from None
+    if not len(mn) == len(op) == len(mx):
+        raise ValueError(f"{where}: min/opt/max shapes have different ranks: {mn}, {op}, {mx}")
+    for i, (a, b, c) in enumerate(zip(mn, op, mx)):
+        if not a <= b <= c:
+            raise ValueError(
+                f"{where}: dimension {i} must satisfy min <= opt <= max, got {a} <= {b} <= {c} "
+                f"(min_shape={mn}, opt_shape={op}, max_shape={mx})"
+            )
+    return mn, op, mx
+
+
+def profile_count(specs: Sequence[Input]) -> int:
+    """How many optimization profiles the engines get: every input has that many, or one
+    (used in every profile)."""
+    counts = {len(s.profiles) for s in specs} - {1}  # type: ignore[arg-type]
+    if len(counts) > 1:
+        raise ValueError(
+            "inputs have different numbers of optimization profiles "
+            f"({[len(s.profiles) for s in specs]}); give every input the same number (or one)"  # type: ignore[arg-type]
+        )
+    return counts.pop() if counts else 1
+
+
+#: the engine-feature settings (a value other than the field's default is a request the
+#: backend's capability table must allow)
+ENGINE_FEATURES: tuple[str, ...] = (
+    "enable_weight_streaming", "immutable_weights", "strip_engine_weights", "refit_identical_engine_weights",
+    "hardware_compatible", "version_compatible", "max_aux_streams", "sparse_weights", "timing_cache_path",
+    "runtime_cache_path",
+)
+
+
+def normalize_inputs(inputs: Sequence[Any], names: Sequence[str | None] | None = None,
+                     ) -> tuple[list[Input], list[torch.Tensor | None]]:
+    """Turn example tensors / Input specs into ``(specs, examples)``; ``names`` name keyword inputs."""
     specs, examples = [], []
+    names = list(names or [None] * len(inputs))
     for i, item in enumerate(inputs):
         if isinstance(item, torch.Tensor):
-            specs.append(Input.from_tensor(item, name=f"input_{i}"))
+            specs.append(Input.from_tensor(item, name=names[i] or f"input_{i}"))
             examples.append(item)
         elif isinstance(item, Input):
             specs.append(item)
             examples.append(None)
         else:
+            where = f"kwarg_inputs[{names[i]!r}]" if names[i] else f"inputs[{i}]"
             raise TypeError(
-                f"inputs[{i}] is a {type(item).__name__}; give example tensors or trtforge.Input(...) specs"
+                f"{where} is a {type(item).__name__}; give example tensors or trtforge.Input(...) specs"
             )
     return specs, examples

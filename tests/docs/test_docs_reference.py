@@ -82,6 +82,21 @@ def test_capability_table_matches_the_backends(md):
         assert items(refused) == want, name
 
 
+def test_engine_feature_table_matches_the_backends(md):
+    from trtforge.backend import CAPABILITIES
+
+    def items(cell: str) -> set[str]:
+        return set() if cell == "none" else {c.strip().strip("`") for c in cell.split(",")}
+
+    table = {md.unquote(r[0]): r for r in md.table_rows(md.sections(read("backends.md"))["Engine features"])}
+    assert set(table) == set(CAPABILITIES)
+    for name, caps in CAPABILITIES.items():
+        _, refused, gpu_only, portable = table[name]
+        assert items(refused) == set(caps.unsupported_features), name
+        assert items(gpu_only) == set(caps.gpu_build_features), name
+        assert portable == ("yes" if caps.portable_engines else "no"), name
+
+
 # -- troubleshooting ---------------------------------------------------------------------------------
 
 def _source() -> str:

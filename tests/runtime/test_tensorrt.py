@@ -206,3 +206,43 @@ def test_weight_streaming_with_a_real_engine(trt_backend):
         torch.testing.assert_close(m(xin), ref, rtol=1e-3, atol=1e-3)
     assert m._runner_or_create().weight_streaming_budget == before
 
+
+
+# --- engine features (refit, several profiles, runtime cache) ---------------------------------
+
+def _mlp(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).eval().cuda()
+
+
+@needs_trt_gpu
+def test_refit_module_weights_changes_what_the_engine_computes():
+    x = torch.randn(2, 16, device="cuda")
+    compiled = trtforge.compile(_mlp(0), [x], min_block_size=1, immutable_weights=False)
+    new = _mlp(1)
+    trtforge.refit_module_weights(compiled, new)  # Refitter.set_named_weights + refit_cuda_engine
+    torch.testing.assert_close(compiled(x), new(x), rtol=1e-3, atol=1e-3)
+
+
+@needs_trt_gpu
+def test_two_profiles_run_and_switch_with_the_shapes():
+    spec_ = trtforge.Input(profiles=[((1, 16), (1, 16), (1, 16)), ((1, 16), (16, 16), (32, 16))])
+    model = _mlp(0)
+    compiled = trtforge.compile(model, [spec_], min_block_size=1)
+    for batch in (1, 16, 1, 32):  # set_optimization_profile_async on each switch
+        x = torch.randn(batch, 16, device="cuda")
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-3, atol=1e-3)
+    with rt.optimization_profile(compiled, 1):
+        x = torch.randn(1, 16, device="cuda")
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-3, atol=1e-3)
+
+
+@needs_trt_gpu
+def test_runtime_cache_is_written_after_the_first_run(tmp_path):
+    if backend.name() != "tensorrt_rtx":
+        pytest.skip("the runtime cache is TensorRT-RTX's")
+    path = tmp_path / "kernels.cache"
+    compiled = trtforge.compile(_mlp(0), [torch.randn(2, 16, device="cuda")], min_block_size=1,
+                                runtime_cache_path=path)
+    compiled(torch.randn(2, 16, device="cuda"))
+    assert path.exists() and path.stat().st_size > 0

@@ -25,6 +25,7 @@ __all__ = [
     "BackendUnavailable",
     "Capabilities",
     "capabilities",
+    "feature_refusals",
     "available",
     "load",
     "name",
@@ -52,6 +53,13 @@ class Capabilities:
     builds_without_gpu: bool = False
     #: compute capabilities (major*10+minor) the runtime refuses, if known
     refused_compute_capabilities: frozenset[int] = field(default_factory=frozenset)
+    #: engine-feature settings (``CompileSettings`` names) this backend cannot honour -> why
+    unsupported_features: dict[str, str] = field(default_factory=dict)
+    #: engine-feature settings this backend builds only with a CUDA GPU present -> why
+    gpu_build_features: dict[str, str] = field(default_factory=dict)
+    #: every engine runs on all GPUs the backend supports (Ampere and later): there is no
+    #: hardware-compatibility level to set, hardware_compatible=True is always met
+    portable_engines: bool = False
 
     def supports(self, layer: str) -> bool:
         return layer not in self.unsupported_layers
@@ -65,9 +73,23 @@ _RTX_NO_RUNNER = (
     "build with full TensorRT, or check the network with target_backend='tensorrt', build=False"
 )
 
+_RTX_REFIT_NEEDS_GPU = (
+    "TensorRT-RTX builds engines with refittable weights only with a CUDA GPU present (on a machine "
+    "without one its builder fails: MyelinCheckException ... CUDA_SUCCESS); build on a GPU machine, "
+    "or check the network with target_backend='tensorrt', build=False"
+)
+
 #: The capability table. Extend it as backends change; nothing else may special-case a backend.
 CAPABILITIES: dict[str, Capabilities] = {
-    "tensorrt": Capabilities(backend="tensorrt"),
+    "tensorrt": Capabilities(
+        backend="tensorrt",
+        unsupported_features={
+            "runtime_cache_path": (
+                "runtime_cache_path is TensorRT-RTX's runtime cache of JIT-compiled kernels; full "
+                "TensorRT has none (its build-time equivalent is timing_cache_path)"
+            ),
+        },
+    ),
     "tensorrt_rtx": Capabilities(
         backend="tensorrt_rtx",
         unsupported_layers=frozenset({"NON_ZERO", "NMS"}),
@@ -77,8 +99,49 @@ CAPABILITIES: dict[str, Capabilities] = {
         },
         builds_without_gpu=True,
         refused_compute_capabilities=frozenset({90}),
+        # "portable to any supported Ampere and later device" by default (CPU-only AOT docs);
+        # its builder warns that setHardwareCompatibilityLevel is unsupported (measured, 1.7)
+        portable_engines=True,
+        unsupported_features={
+            "version_compatible": (
+                "TensorRT-RTX cannot build version-compatible engines: they embed the lean runtime "
+                "(libnvinfer_lean.so.1), which the TensorRT-RTX wheel does not ship; build with full "
+                "TensorRT, or leave version_compatible=False"
+            ),
+            "timing_cache_path": (
+                "TensorRT-RTX has no timing cache (its timing-cache calls are no-ops since 1.2); its "
+                "equivalent is the runtime cache of JIT-compiled kernels: use runtime_cache_path"
+            ),
+        },
+        gpu_build_features={
+            "immutable_weights": _RTX_REFIT_NEEDS_GPU,
+            "strip_engine_weights": _RTX_REFIT_NEEDS_GPU,
+            "refit_identical_engine_weights": _RTX_REFIT_NEEDS_GPU,
+        },
     ),
 }
+
+
+def feature_refusals(requested: dict[str, Any], target: str, building_with: str | None,
+                     gpu_present: bool) -> list[str]:
+    """Why each requested engine feature cannot be honoured (empty: all can).
+
+    ``requested`` maps setting names to non-default values; ``target`` is the backend the
+    engines are for; ``building_with`` the backend that builds them (None: networks only).
+    A feature the target lacks is refused even without a build; one that needs a GPU to
+    build is refused only when this machine builds without a GPU.
+    """
+    out = []
+    caps = capabilities(target)
+    for setting in requested:
+        if setting in caps.unsupported_features:
+            out.append(f"{setting}: {caps.unsupported_features[setting]}")
+    if building_with is not None and not gpu_present:
+        builder = capabilities(building_with)
+        for setting in requested:
+            if setting in builder.gpu_build_features:
+                out.append(f"{setting}={requested[setting]!r}: {builder.gpu_build_features[setting]}")
+    return out
 
 
 def capabilities(backend: str | None = None) -> Capabilities:

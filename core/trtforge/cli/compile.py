@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -20,6 +19,9 @@ def add_parser(sub: Any) -> None:
         p.add_argument("--input", action="append", required=True, metavar="DIMS",
                        help="input shape, e.g. 1x3x224x224, 1:8:32x3x224x224, 1x16@int64 (repeat per input)")
         p.add_argument("--precision", default="float32", help="float32 | fp16 | bf16 (default float32)")
+        p.add_argument("--keep-fp32", action="append", default=[], metavar="NAME",
+                       help="with --precision fp16/bf16: keep this node, op (aten::layer_norm), module path "
+                            "or module class in float32; 'auto' searches (repeat for several)")
         p.add_argument("--min-block-size", type=int, default=5,
                        help="smallest engine between PyTorch segments, in compute nodes (default 5)")
         p.add_argument("--target-backend", choices=["tensorrt", "tensorrt_rtx"],
@@ -78,7 +80,7 @@ def _import(mod_name: str) -> Any:
     except ModuleNotFoundError as exc:
         top = mod_name.split(".")[0]
         here = os.path.exists(f"{top}.py") or os.path.isdir(top)
-        if exc.name == top and here and "" not in sys.path and os.getcwd() not in sys.path:
+        if exc.name == top and here:  # it is here, yet not importable: the cwd is not on the path
             raise ModuleNotFoundError(
                 f"No module named {top!r}: {top} is in the current directory, which is not on Python's path; "
                 f"run with PYTHONPATH=. (e.g. PYTHONPATH=. trtforge compile {mod_name}:...)", name=top,
@@ -118,7 +120,8 @@ def run(args: Any) -> int:
     inputs = [Input.parse(text) for text in args.input]
     _preflight(args)
     settings: dict[str, Any] = dict(
-        precision=args.precision, min_block_size=args.min_block_size, target_backend=args.target_backend,
+        precision=args.precision, keep_fp32=tuple(args.keep_fp32), min_block_size=args.min_block_size,
+        target_backend=args.target_backend,
         torch_executed_ops=frozenset(args.torch_executed_op), debug=args.debug,
     )
     if args.command == "coverage":

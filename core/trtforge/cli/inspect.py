@@ -54,12 +54,24 @@ def format_text(info: dict[str, Any]) -> str:
             f"hardware_compatibility={f['hardware_compatibility']} device={f['device']} "
             f"compute_capability={f['compute_capability'] or '-'}"
         )
+        feat = e.get("features") or {}
+        if feat:
+            lines.append(
+                f"      features:  builder_flags={','.join(feat.get('builder_flags') or []) or '-'} "
+                f"refittable={_yn(feat.get('refittable'))} stripped={_yn(feat.get('weights_stripped'))} "
+                f"profiles={feat.get('optimization_profiles', 1)} "
+                f"max_aux_streams={feat.get('max_aux_streams') if feat.get('max_aux_streams') is not None else '-'}"
+                + (f" runtime_cache={feat['runtime_cache_path']}" if feat.get("runtime_cache_path") else "")
+            )
         for kind in ("inputs", "outputs"):
             lines.append(f"      {kind}:")
             for t in e.get(kind, []):
                 row = f"        {t.get('name')}  {t.get('dtype')}  {t.get('shape')}"
                 prof = t.get("profile")
-                if prof:
+                if t.get("profiles"):
+                    row += "  profiles " + "; ".join(f"[{k}] min {p[0]} opt {p[1]} max {p[2]}"
+                                                    for k, p in enumerate(t["profiles"]))
+                elif prof:
                     row += f"  profile min {prof[0]} opt {prof[1]} max {prof[2]}"
                 lines.append(row)
     return "\n".join(lines)

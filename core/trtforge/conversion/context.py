@@ -30,7 +30,14 @@ class ConversionContext:
         self.current_node: torch.fx.Node | None = None
         #: weights handed to TensorRT by pointer must outlive the build
         self._keepalive: list[torch.Tensor] = []
+        #: bfloat16 constants by layer name: the bindings cannot hand their data back to the
+        #: reference executor (validation passes these instead)
+        self.bf16_constants: dict[str, torch.Tensor] = {}
         self._layer_count = 0
+        #: refittable compiles: the tracker of where weights came from (trtforge.refit.tracker)
+        self.tracker: Any = None
+        #: weights handed to TensorRT while tracking: (trt.Weights, tensor, node name)
+        self._handed: list[tuple[Any, torch.Tensor, str]] = []
 
     # -- naming ---------------------------------------------------------------
     def name(self, layer: Any, suffix: str = "") -> Any:
@@ -67,11 +74,11 @@ class ConversionContext:
         t = t.cpu().contiguous()
         self._keepalive.append(t)
         shape = tuple(t.shape)
-        if t.numel() == 0:
-            weights = self.trt.Weights(dtypes.to_trt(t.dtype))
-        else:
-            weights = self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
-        return self.out(self.net.add_constant(shape, weights), "const")
+        weights = self._trt_weights(t)
+        layer = self.name(self.net.add_constant(shape, weights), "const")
+        if t.dtype == torch.bfloat16:
+            self.bf16_constants[layer.name] = t
+        return layer.get_output(0)
 
     def to_trt(self, value: Any, dtype: torch.dtype | None = None) -> Any:
         """``value`` as an ITensor: tensors pass through (cast if ``dtype`` given), others become constants."""
@@ -121,9 +128,17 @@ class ConversionContext:
         if dtype is not None:
             t = t.to(dtype)
         t = self.keep(t.cpu().contiguous())
+        return self._trt_weights(t)
+
+    def _trt_weights(self, t: torch.Tensor) -> Any:
+        """``trt.Weights`` over the kept-alive ``t``; remembered for naming when refit is tracked."""
         if t.numel() == 0:
             return self.trt.Weights(dtypes.to_trt(t.dtype))
-        return self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+        w = self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+        if self.tracker is not None:
+            node = self.current_node.name if self.current_node is not None else "trtforge"
+            self._handed.append((w, t, node))
+        return w
 
     def broadcast(self, *tensors: Any) -> list[Any]:
         """Make ranks equal by prepending size-1 dimensions (TensorRT broadcasts size-1 dims)."""

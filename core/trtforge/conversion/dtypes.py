@@ -14,6 +14,30 @@ _NAMES = {
 }
 
 
+#: torch dtypes TensorRT has no type for: nodes reading or producing them stay in PyTorch
+#: (computing float64 in float32 would silently change the model's numbers)
+MISSING = frozenset({
+    torch.float64, torch.complex32, torch.complex64, torch.complex128,
+    torch.int16, torch.uint16, torch.uint32, torch.uint64,
+})
+
+
+def missing_dtypes(node: Any) -> list[str]:
+    """What of ``node`` (its result, its tensor arguments) has a dtype TensorRT lacks: e.g.
+    ``["result: torch.complex64", "input x: torch.float64"]``; empty if nothing."""
+    def tensors(val: Any) -> list[torch.Tensor]:
+        if isinstance(val, torch.Tensor):
+            return [val]
+        if isinstance(val, (list, tuple)):
+            return [t for v in val for t in tensors(v)]
+        return []
+
+    out = [f"result: {t.dtype}" for t in tensors(node.meta.get("val")) if t.dtype in MISSING][:1]
+    for p in node.all_input_nodes:
+        out += [f"input {p.name}: {t.dtype}" for t in tensors(p.meta.get("val")) if t.dtype in MISSING][:1]
+    return out
+
+
 def to_trt(dtype: torch.dtype) -> Any:
     """TensorRT DataType for a torch dtype (float64 maps to FLOAT: TensorRT has no doubles)."""
     if dtype == torch.float64:

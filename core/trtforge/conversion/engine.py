@@ -9,10 +9,12 @@ import torch
 from .. import backend as _backend
 from ..errors import BuildError
 from ..settings import CompileSettings
+from . import timing_cache
 from .interpreter import Network
 
 
 def builder_config(net: Network, settings: CompileSettings) -> Any:
+    """The builder configuration: memory, optimization level, profiles and engine features."""
     trt = _backend.trt
     config = net.builder.create_builder_config()
     if settings.workspace_size:
@@ -20,24 +22,92 @@ def builder_config(net: Network, settings: CompileSettings) -> Any:
     if settings.optimization_level is not None:
         config.builder_optimization_level = int(settings.optimization_level)
     if net.input_names:
-        profile = net.builder.create_optimization_profile()
-        for name, (mn, op, mx) in zip(net.input_names, net.profiles):
-            profile.set_shape(name, mn, op, mx)
-        config.add_optimization_profile(profile)
+        for per_input in net.profile_sets or [net.profiles]:
+            profile = net.builder.create_optimization_profile()
+            for name, (mn, op, mx) in zip(net.input_names, per_input):
+                profile.set_shape(name, mn, op, mx)
+            config.add_optimization_profile(profile)
+    apply_features(config, settings)
+    if settings.timing_cache_path:
+        timing_cache.load(config, settings.timing_cache_path)
     return config
 
 
-def build_engine(net: Network, settings: CompileSettings) -> torch.Tensor:
+def apply_features(config: Any, settings: CompileSettings) -> None:
+    """Set the builder flags and levels of the engine-feature settings (Torch-TensorRT's meaning)."""
+    trt = _backend.trt
+    flags = []
+    if settings.enable_weight_streaming:
+        flags.append("WEIGHT_STREAMING")
+    if settings.refittable:
+        flags.append("REFIT_IDENTICAL" if settings.refit_identical_engine_weights else "REFIT")
+    if settings.strip_engine_weights:
+        flags.append("STRIP_PLAN")
+    if settings.version_compatible:
+        flags.append("VERSION_COMPATIBLE")
+    if settings.sparse_weights:
+        flags.append("SPARSE_WEIGHTS")
+    for flag in flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if settings.hardware_compatible and not _backend.capabilities(_backend.name()).portable_engines:
+        config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
+    if settings.max_aux_streams is not None:
+        config.max_aux_streams = int(settings.max_aux_streams)
+
+
+def flags_set(config: Any) -> list[str]:
+    """Names of the builder flags set on ``config``, read back from TensorRT (for the metadata)."""
+    trt = _backend.trt
+    return sorted(name for name, flag in trt.BuilderFlag.__members__.items() if config.get_flag(flag))
+
+
+def hardware_level(config: Any) -> str:
+    """``"none"``, ``"ampere_plus"`` or ``"same_compute_capability"``: as set on ``config``, or
+    ``"ampere_plus"`` for a backend whose engines are all portable."""
+    if _backend.capabilities(_backend.name()).portable_engines:
+        return "ampere_plus"
+    return str(config.hardware_compatibility_level.name).lower()
+
+
+def feature_metadata(config: Any, settings: CompileSettings) -> dict[str, Any]:
+    """The engine-metadata fields the features of ``config`` decide (read back from TensorRT)."""
+    out: dict[str, Any] = {
+        "builder_flags": flags_set(config),
+        "hardware_compatibility": hardware_level(config),
+        "max_aux_streams": settings.max_aux_streams,
+        "runtime_cache_path": settings.runtime_cache_path or "",
+    }
+    flags = out["builder_flags"]
+    out["weight_streaming"] = "WEIGHT_STREAMING" in flags
+    out["refittable"] = "REFIT" in flags or "REFIT_IDENTICAL" in flags
+    out["weights_stripped"] = "STRIP_PLAN" in flags
+    out["version_compatible"] = "VERSION_COMPATIBLE" in flags
+    return out
+
+
+def build_device() -> dict[str, Any]:
+    """Device, compute capability and GPU name an engine built now is for ("" on a CPU-only build)."""
+    if not torch.cuda.is_available():
+        return {}
+    idx = torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(idx)
+    return {"device": idx, "compute_capability": f"{major}.{minor}", "device_name": torch.cuda.get_device_name(idx)}
+
+
+def build_engine(net: Network, settings: CompileSettings, config: Any = None) -> torch.Tensor:
     """Serialize an engine for ``net``; raises :class:`BuildError` with TensorRT's own messages.
 
     The result is a uint8 tensor over TensorRT's own host buffer, which it keeps alive: the
     engine (as large as the weights) is never copied on its way into the compiled module.
     """
-    config = builder_config(net, settings)
+    if config is None:
+        config = builder_config(net, settings)
     serialized = net.builder.build_serialized_network(net.network, config)
     if serialized is None:
         errors = "; ".join((net.logger.errors if net.logger else [])[-5:]) or "no message from TensorRT"
         raise BuildError(f"{_backend.name()} could not build engine {net.name}: {errors}")
+    if settings.timing_cache_path:
+        timing_cache.save(config, settings.timing_cache_path)
     with warnings.catch_warnings():
         # a backend may expose the buffer read-only; nothing ever writes to an engine tensor
         warnings.filterwarnings("ignore", message=".*not writable.*")

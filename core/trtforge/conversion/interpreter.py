@@ -1,6 +1,7 @@
 """Turning one partition (a list of fx nodes) into a TensorRT network."""
 from __future__ import annotations
 
+import contextlib
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -31,7 +32,7 @@ class Network:
     ctx: ConversionContext
     input_names: list[str]
     output_names: list[str]
-    #: per input: (min, opt, max) shapes
+    #: per input: (min, opt, max) shapes (over all optimization profiles)
     profiles: list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
     input_dtypes: list[torch.dtype]
     output_dtypes: list[torch.dtype]
@@ -41,6 +42,13 @@ class Network:
     node_tensors: dict[str, list[Any]] = field(default_factory=dict)
     converters: dict[str, ConverterSpec] = field(default_factory=dict)
     logger: Any = None
+    #: several optimization profiles: per profile, per input (min, opt, max); empty for one
+    profile_sets: list[list[tuple[tuple[int, ...], ...]]] = field(default_factory=list)
+    #: refittable compiles: the engine's refit map and unrefittable sources (see trtforge.refit)
+    refit_map: dict[str, Any] = field(default_factory=dict)
+    unrefittable: dict[str, str] = field(default_factory=dict)
+    #: refit name -> the tensor TensorRT's weights point to
+    refit_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
@@ -81,15 +89,39 @@ def build_network(
     settings: CompileSettings,
     ranges: SymbolRanges,
     constants: Mapping[str, torch.Tensor],
+    profile_ranges: Sequence[SymbolRanges] = (),
+    tracker: Any = None,
 ) -> Network:
-    """Call each node's converter in order and mark the partition outputs."""
+    """Call each node's converter in order and mark the partition outputs.
+
+    ``tracker`` (refittable compiles, a :class:`trtforge.refit.tracker.WeightTracker`) records
+    how each weight handed to TensorRT was computed; the weights get refit names at the end.
+    """
     trt = _backend.trt
     logger = _backend.logger(settings.debug)
     builder = trt.Builder(logger)
     net = _backend.create_network(builder)
     ctx = ConversionContext(net, settings)
+    ctx.tracker = tracker
+    with tracker if tracker is not None else contextlib.nullcontext():
+        result_net = _convert(name, nodes, inputs, outputs, specs, ranges, constants, profile_ranges,
+                              builder, net, ctx, logger)
+    if tracker is not None:
+        from ..refit.naming import name_weights
+
+        result_net.refit_map, result_net.unrefittable, result_net.refit_tensors = name_weights(net, ctx, tracker)
+    for observe in list(NETWORK_OBSERVERS):
+        observe(result_net)
+    return result_net
+
+
+def _convert(name: str, nodes: Sequence[Node], inputs: Sequence[Node], outputs: Sequence[Node],
+             specs: Mapping[Node, ConverterSpec], ranges: SymbolRanges, constants: Mapping[str, torch.Tensor],
+             profile_ranges: Sequence[SymbolRanges], builder: Any, net: Any, ctx: ConversionContext,
+             logger: Any) -> Network:
     env: dict[Node, Any] = {}
     profiles, in_dtypes, in_names = [], [], []
+    profile_sets: list[list[Any]] = [[] for _ in profile_ranges]
     for i, p in enumerate(inputs):
         val = p.meta.get("val")
         if not isinstance(val, torch.Tensor):
@@ -99,6 +131,9 @@ def build_network(
         tname = f"input_{i}"
         env[p] = net.add_input(tname, dtypes.to_trt(val.dtype), shape)
         profiles.append(tuple(tuple(r[k] for r in rng) for k in range(3)))
+        for per_input, pr in zip(profile_sets, profile_ranges):
+            prng = [dim_range(d, pr) for d in val.shape]
+            per_input.append(tuple(tuple(r[k] for r in prng) for k in range(3)))
         in_dtypes.append(val.dtype)
         in_names.append(tname)
     node_tensors: dict[str, list[Any]] = {}
@@ -116,6 +151,8 @@ def build_network(
         args = torch.fx.node.map_arg(n.args, lambda x: env[x])
         kwargs = torch.fx.node.map_arg(n.kwargs, lambda x: env[x])
         ctx.current_node = n
+        if ctx.tracker is not None:
+            ctx.tracker.where = f"node {n.name}"
         try:
             result = spec.fn(ctx, n.target, args, kwargs, n.name)
         except Exception as exc:
@@ -150,7 +187,7 @@ def build_network(
         out_names.append(t.name)
         out_dtypes.append(want)
         out_shapes.append(list(t.shape))
-    result_net = Network(
+    return Network(
         name=name,
         builder=builder,
         network=net,
@@ -165,7 +202,5 @@ def build_network(
         node_tensors=node_tensors,
         converters=used,
         logger=logger,
+        profile_sets=profile_sets,
     )
-    for observe in list(NETWORK_OBSERVERS):
-        observe(result_net)
-    return result_net

@@ -12,9 +12,13 @@ from torch.fx import GraphModule
 from ..plugins.converters import qualified_op_name
 from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
-from . import passes
+from . import factories, passes
 from .canonicalize import can_rewrite, canonicalize
-from .export import ExportError, apply_precision, export
+from .export import WRAPPED, ExportError, apply_precision, export
+from .folding import FoldResult
+
+#: ``gm.meta`` key of a refittable compile's weight tracker (lowering -> conversion)
+REFIT_TRACKER = "trtforge_refit_tracker"
 
 __all__ = ["ExportError", "Lowered", "capture", "decomposition_table", "lower", "lower_exported", "lower_graph"]
 
@@ -25,6 +29,8 @@ class Lowered:
     decompositions: list[str] = field(default_factory=list)
     passes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: what constant folding did and left (``FoldResult.to_dict``)
+    folding: dict[str, Any] = field(default_factory=dict)
 
 
 @functools.cache
@@ -54,7 +60,10 @@ def lower_graph(gm: GraphModule, settings: CompileSettings, manager: PackManager
     the end) and the names of the passes that ran."""
     ran = []
     for name, fn in passes.CORE_PASSES:
-        fn(gm)
+        out = fn(gm)
+        if isinstance(out, FoldResult):
+            gm.meta["trtforge_folding"] = out.to_dict()
+            name = out.summary()
         ran.append(name)
     for pack, fn in manager.lowering_passes():
         out = fn(gm, settings)
@@ -71,14 +80,16 @@ def capture(
     specs: Sequence[Input],
     examples: Sequence[torch.Tensor | None],
     settings: CompileSettings,
+    keywords: Sequence[str] = (),
 ) -> torch.export.ExportedProgram:
-    """torch.export of the model at the requested precision (before decompositions)."""
+    """torch.export of the model at the requested precision (before decompositions); the last
+    ``len(keywords)`` inputs are passed by those keywords."""
     floating = [s.dtype for s in specs if s.dtype.is_floating_point]
     io_dtype = floating[0] if floating else torch.float32
     from .._eval import eval_mode
 
     with eval_mode(model):  # an engine is an inference program; the caller's model is left as it was
-        return export(apply_precision(model, settings.precision, io_dtype), specs, examples)
+        return export(apply_precision(model, settings.precision, io_dtype), specs, examples, keywords)
 
 
 def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, manager: PackManager) -> Lowered:
@@ -101,8 +112,17 @@ def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, 
         fired = sorted(qualified_op_name(op) for op in before if op in table)
         gm = ep.module()
         ran = []
-    gm, more = lower_graph(gm, settings, manager)
-    return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1})
+    if settings.refittable:
+        from ..refit.tracker import seed_from_module
+
+        tracker = seed_from_module(gm, strip_prefix=WRAPPED + "." if settings.precision != torch.float32 else "")
+        with tracker:  # passes that compute weights (folding) are recorded too
+            gm, more = lower_graph(gm, settings, manager)
+        gm.meta[REFIT_TRACKER] = tracker
+    else:
+        gm, more = lower_graph(gm, settings, manager)
+    return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1},
+                   folding=gm.meta.get("trtforge_folding", {}))
 
 
 def _functional_variant(op: Any) -> Any:
@@ -120,25 +140,37 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
     sig = ep.graph_signature
     if getattr(sig, "buffers_to_mutate", None) or getattr(sig, "user_inputs_to_mutate", None):
         return None
-    swaps = {}
-    for node in ep.graph.nodes:
+    swaps: dict[str, Any] = {}
+
+    def blocks(node: torch.fx.Node) -> bool:
+        """Whether ``node`` needs the re-trace (recording in-place ops that can be made functional)."""
         if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
-            continue
+            return False
         op = node.target
         if op in converted or passes.is_noop(node):
-            continue
+            return False
         functional = _functional_variant(op)
         if functional is not None and functional in converted and _safe_to_functionalize(node):
             swaps[node.name] = functional
-            continue
+            return False
         if can_rewrite(node, converted):
-            continue
+            return False
         # CompositeImplicitAutograd ops (flatten, chunk, narrow, expand_as, ...) are not keys of
         # the table, yet run_decompositions decomposes them: they need the re-trace too
-        if op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
-                op.name(), "CompositeImplicitAutograd"):
-            return None
+        return bool(op in table or op._schema.is_mutable or torch._C._dispatch_has_kernel_for_dispatch_key(
+            op.name(), "CompositeImplicitAutograd"))
+
+    constant = set(sig.inputs_to_parameters) | set(sig.inputs_to_buffers) | set(sig.inputs_to_lifted_tensor_constants)
+    folded = {n.name for n in factories.cluster(ep.graph, lambda n: n.op == "placeholder" and n.name in constant,
+                                                blocks) if n.op == "call_function"}
+    swaps.clear()  # recorded again below, for the nodes that stay
+    if any(blocks(node) for node in ep.graph.nodes if node.name not in folded):
+        return None
     gm = ep.module()
+    if folded:  # the same cluster, found again where constants are attributes, evaluated
+        nodes = factories.cluster(gm.graph, lambda n: n.op == "get_attr", lambda n: True)
+        if {n.name for n in nodes if n.op == "call_function"} != folded or not factories.fold(gm, nodes):
+            return None
     for node in gm.graph.nodes:
         if node.name in swaps:
             node.target = swaps[node.name]

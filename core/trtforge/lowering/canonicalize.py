@@ -61,6 +61,46 @@ def _transpose(node: Node, graph: Graph) -> Node | None:
     return graph.call_function(aten.permute.default, (x, perm))
 
 
+def _named_call(graph: Graph, op: Any, args: tuple, kwargs: dict | None = None) -> Node:
+    """A call named after the op as run_decompositions names it (``_softmax``, ``_softmax_1``...),
+    so node names (which ``keep_fp32`` and reports use) do not depend on whether it re-traced."""
+    return graph.create_node("call_function", op, args, kwargs or {}, name=op._overloadpacket.__name__)
+
+
+def _softmax(node: Node, graph: Graph) -> Node | None:
+    x, dim = node.args[:2]
+    return _named_call(graph, aten._softmax.default, (x, dim, False))
+
+
+def _contiguous(node: Node, graph: Graph) -> Node | None:
+    # contiguous is a clone when the layout differs, else the tensor itself: same values either way,
+    # and the clone's layout is what a PyTorch ``view`` after it may need
+    return _named_call(graph, aten.clone.default, (node.args[0],), {"memory_format": torch.contiguous_format})
+
+
+def _masked_fill(node: Node, graph: Graph) -> Node | None:
+    x, mask, value = node.args[:3]
+    return _named_call(graph, aten.where.ScalarSelf, (mask, value, x))
+
+
+def _to(node: Node, graph: Graph) -> Node | None:
+    # Tensor.to(device, dtype) on the device the tensor is on: a dtype conversion
+    return _named_call(graph, aten._to_copy.default, (node.args[0],), {"dtype": node.meta["val"].dtype})
+
+
+def _same_device(node: Node) -> bool:
+    x, val = node.args[0], node.meta.get("val")
+    xval = x.meta.get("val") if isinstance(x, Node) else None
+    return isinstance(val, torch.Tensor) and isinstance(xval, torch.Tensor) and val.device == xval.device
+
+
+def _same_dtype_out(node: Node) -> bool:
+    """The node's result has its first input's dtype (no promotion a rewrite could get wrong)."""
+    x, val = node.args[0], node.meta.get("val")
+    xval = x.meta.get("val") if isinstance(x, Node) else None
+    return isinstance(val, torch.Tensor) and isinstance(xval, torch.Tensor) and val.dtype == xval.dtype
+
+
 #: training-IR op -> (rewrite, ops the rewrite produces: all must be converted)
 REWRITES: dict[Any, tuple[Callable[[Node, Graph], Node | None], tuple[Any, ...]]] = {
     aten.conv1d.default: (_conv, (aten.convolution.default,)),
@@ -71,6 +111,10 @@ REWRITES: dict[Any, tuple[Callable[[Node, Graph], Node | None], tuple[Any, ...]]
     aten.unflatten.int: (_as_reshape, (aten.reshape.default,)),
     aten.view.default: (_as_reshape, (aten.reshape.default,)),
     aten.transpose.int: (_transpose, (aten.permute.default,)),
+    aten.softmax.int: (_softmax, (aten._softmax.default,)),
+    aten.contiguous.default: (_contiguous, (aten.clone.default,)),
+    aten.masked_fill.Scalar: (_masked_fill, (aten.where.ScalarSelf,)),
+    aten.to.device: (_to, (aten._to_copy.default,)),
 }
 
 
@@ -84,6 +128,15 @@ def can_rewrite(node: Node, converted: set) -> bool:
         return not isinstance(node.args[4] if len(node.args) > 4 else None, str)
     if entry[0] is _batch_norm:
         return len(node.args) >= 8 and not node.args[5]
+    if entry[0] is _softmax:  # softmax(x, dim) without a dtype is _softmax(x, dim, half_to_float=False)
+        return len(node.args) == 2 and node.kwargs.get("dtype") is None and _same_dtype_out(node)
+    if entry[0] is _contiguous:
+        return node.kwargs.get("memory_format", torch.contiguous_format) == torch.contiguous_format
+    if entry[0] is _masked_fill:  # a floating tensor keeps its dtype with a Python scalar in where
+        return (_same_dtype_out(node) and node.meta["val"].dtype.is_floating_point
+                and isinstance(node.args[2], (int, float)) and not isinstance(node.args[2], bool))
+    if entry[0] is _to:
+        return _same_device(node) and node.kwargs.get("memory_format") in (None, torch.preserve_format)
     return True
 
 

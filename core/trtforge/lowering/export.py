@@ -27,9 +27,9 @@ class _PrecisionWrapper(torch.nn.Module):
         super().__init__()
         self.inner, self.dtype, self.out_dtype = inner, dtype, out_dtype
 
-    def forward(self, *args: Any) -> Any:
-        args = tuple(a.to(self.dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
-        out = self.inner(*args)
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        low = lambda a: a.to(self.dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a  # noqa: E731
+        out = self.inner(*map(low, args), **{k: low(v) for k, v in kwargs.items()})
         return torch.utils._pytree.tree_map(
             lambda t: t.to(self.out_dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out
         )
@@ -50,12 +50,55 @@ def apply_precision(model: torch.nn.Module, precision: torch.dtype, io_dtype: to
     return _PrecisionWrapper(copy.deepcopy(model, memo), precision, io_dtype)
 
 
-def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[torch.Tensor | None]) -> torch.export.ExportedProgram:
-    """Non-strict torch.export with Dims for every dynamic dimension of ``specs``."""
+def _keyword_dynamic_shapes(model: torch.nn.Module, dyn: tuple[Any, ...], n: int,
+                            keywords: Sequence[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``dynamic_shapes`` by parameter name, as torch.export wants it once keywords are passed.
+
+    The model's own names where ``forward`` names every input (the compiled program then takes
+    them by those names); else ``forward(*args, **kwargs)`` of a thin wrapper.
+    """
+    params = inspect.signature(model.forward).parameters
+    named = [p.name for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    fixed = {p.name for p in params.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if len(named) >= n and set(keywords) <= fixed - set(named[:n]):
+        return model, {**dict(zip(named[:n], dyn[:n])), **dict(zip(keywords, dyn[n:]))}
+    if not any(p.kind == p.VAR_POSITIONAL for p in params.values()) or not any(
+            p.kind == p.VAR_KEYWORD for p in params.values()):
+        model = _KeywordCall(model)
+    names = [p.name for p in inspect.signature(model.forward).parameters.values()]
+    return model, {names[0]: tuple(dyn[:n]), names[1]: dict(zip(keywords, dyn[n:]))}
+
+
+class _KeywordCall(torch.nn.Module):
+    """``inner(*args, **kwargs)``: one signature to attach dynamic shapes of keyword inputs to."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner(*args, **kwargs)
+
+
+def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[torch.Tensor | None],
+           keywords: Sequence[str] = ()) -> torch.export.ExportedProgram:
+    """Non-strict torch.export with Dims for every dynamic dimension of ``specs``.
+
+    The last ``len(keywords)`` specs are keyword inputs with those names; the exported graph's
+    placeholders follow the same order (positional, then keywords as given).
+    """
     args = tuple(e if e is not None and not s.is_dynamic else export_example(s) for s, e in zip(specs, examples))
-    dyn = _bind_to_signature(model, dynamic_shapes_for(specs))
+    dyn = dynamic_shapes_for(specs)
+    kwargs: dict[str, Any] = {}
+    if keywords:
+        n = len(args) - len(keywords)
+        args, kwargs = args[:n], dict(zip(keywords, args[n:]))
+        if dyn is not None:
+            model, dyn = _keyword_dynamic_shapes(model, dyn, n, keywords)
+    else:
+        dyn = _bind_to_signature(model, dyn)
     try:
-        return torch.export.export(model, args, dynamic_shapes=dyn, strict=False)
+        return torch.export.export(model, args, kwargs or None, dynamic_shapes=dyn, strict=False)
     except Exception as exc:
         problems = explain_constraints(str(exc))
         if problems:

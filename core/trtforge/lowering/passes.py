@@ -7,6 +7,8 @@ from typing import Callable
 import torch
 from torch.fx import GraphModule, Node
 
+from .folding import _fetch, fold_constants, replace_with_constant  # noqa: F401 (re-exported for factories.py)
+
 aten = torch.ops.aten
 
 #: nodes that only check things TensorRT's profiles already guarantee, or do nothing
@@ -98,6 +100,7 @@ def _same_dtype_copy(node: Node, src: Node) -> bool:
     return val.dtype == sval.dtype and val.device == sval.device and not extra
 
 
+<<<<<<< HEAD
 def fold_constants(gm: GraphModule) -> int:
     """Evaluate nodes whose inputs are all weights (e.g. a transposed weight) once, at compile time.
 
@@ -168,6 +171,8 @@ def _fetch(gm: torch.nn.Module, target: str):
     return obj
 
 
+=======
+>>>>>>> main
 CORE_PASSES: list[tuple[str, Callable[[GraphModule], object]]] = [
     ("remove_noops", remove_noops),
     ("fold_constants", fold_constants),

@@ -60,6 +60,55 @@ def qualified_op_name(target: Any) -> str:
     return f"{name}.{overload}" if overload else name
 
 
+def resolve_op_name(value: Any, setting: str) -> str:
+    """The name a setting's op entry stands for: ``"aten::add"`` (every overload) or
+    ``"aten::add.Tensor"`` (one), from an OpOverload, an op packet (``torch.ops.aten.add``), a full
+    name, or the short name ``trtforge packs --op`` accepts (``"add"``, ``"add.Tensor"``: aten ops).
+    Python callables of graphs are named as reports name them (``"_operator.getitem"``).
+    Raises :class:`~trtforge.errors.SettingError` for an op that does not exist, with a did-you-mean."""
+    from ..errors import SettingError
+
+    if isinstance(value, torch._ops.OpOverload):
+        return qualified_op_name(value)
+    if isinstance(value, torch._ops.OpOverloadPacket):
+        return value._qualified_op_name
+    if not isinstance(value, str):
+        if callable(value):
+            return op_name(value)
+        raise SettingError(f"{setting}: {value!r} ({type(value).__name__}) is not an op; give names such as "
+                           "'aten::relu' or ops such as torch.ops.aten.relu.default")
+    text = value.strip()
+    if "::" not in text and text.startswith(("_operator.", "operator.", "torch.", "math.")):
+        return text  # Python callables in graphs (getitem, sym_size): checked by name only
+    full = text if "::" in text else f"aten::{text}"
+    namespace, _, rest = full.partition("::")
+    name, _, overload = rest.partition(".")
+    packet = _packet(namespace, name)
+    if packet is None and namespace != "aten":  # an op a pack defines exists once packs are loaded
+        from .manager import get_manager
+
+        get_manager()
+        packet = _packet(namespace, name)
+    if isinstance(packet, torch._ops.OpOverloadPacket) and (not overload or overload in packet.overloads()):
+        return full
+    if isinstance(packet, torch._ops.OpOverloadPacket):
+        raise SettingError(f"{setting}: op {namespace}::{name} has no overload {overload!r}; its overloads are "
+                           f"{', '.join(packet.overloads())} (or give {namespace}::{name} for all of them)")
+    import difflib
+
+    known = sorted({n.split(".")[0] for n in torch._C._dispatch_get_all_op_names()})
+    close = difflib.get_close_matches(f"{namespace}::{name}", known, n=3)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "see `trtforge packs --op NAME`"
+    if not any(k.startswith(f"{namespace}::") for k in known):
+        hint += f" (no op of namespace {namespace!r} is registered: import the library that defines it first)"
+    raise SettingError(f"{setting}: no op named {value!r}; {hint}")
+
+
+def _packet(namespace: str, name: str) -> Any:
+    packet = getattr(getattr(torch.ops, namespace, None), name, None) if namespace and name else None
+    return packet if isinstance(packet, torch._ops.OpOverloadPacket) else None
+
+
 def check_target(target: Any) -> None:
     """Reject targets a graph node can never carry, with the fix in the message."""
     if isinstance(target, torch._ops.OpOverloadPacket):

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
+from ..conversion.dtypes import missing_dtypes
 from .converters import ConverterSpec, check_target, op_name
 from .. import backend as _backend
 
@@ -22,11 +23,13 @@ class Reason(str, enum.Enum):
     VALIDATOR_ERROR = "converter's capability validator raised"
     DYNAMIC_SHAPES = "node has dynamic shapes and the converter does not support them"
     BACKEND = "target backend cannot build a layer the converter emits"
+    DTYPE = "TensorRT has no data type for a tensor of this node"
     NOT_COMPUTE = "not a compute node"
     PUSHED_BACK = "pushed back to PyTorch by partitioning"
     PARTITION_TOO_SMALL = "its TensorRT segment is smaller than min_block_size"
     CONVERTER_FAILED = "converter raised; partition fell back to PyTorch"
     BUILD_FAILED = "engine build failed; partition fell back to PyTorch"
+    RANDOM = "random sampling op: runs in PyTorch by design"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ class Selection:
             if r.reason is Reason.BACKEND:
                 return r
         return self.rejections[0] if self.rejections else Rejection(Reason.NO_CONVERTER)
+
+
+def is_random(target: Any) -> bool:
+    """An op that samples random numbers (rand, randn, randperm, bernoulli, ...): torch tags them."""
+    return isinstance(target, torch._ops.OpOverload) and torch.Tag.nondeterministic_seeded in target.tags
 
 
 #: Which published pack converts an op, for the hint when none is installed.
@@ -165,7 +173,15 @@ class ConverterRegistry:
         if name in executed or _qualified(target) in executed or target in executed:
             sel.rejections.append(Rejection(Reason.USER_EXECUTED, name))
             return sel
+        missing = missing_dtypes(node)
+        if missing:
+            sel.rejections.append(Rejection(Reason.DTYPE, f"{', '.join(missing)}; {_DTYPE_FIX}"))
+            return sel
         specs = self.specs_for(target, getattr(settings, "pinned_converters", None))
+        if not specs and is_random(target):
+            sel.rejections.append(Rejection(Reason.RANDOM, f"{name} draws from torch's random generator, whose "
+                                            "stream TensorRT cannot reproduce; nothing to install or fix"))
+            return sel
         if not specs:
             hint = pack_hint(name) if isinstance(target, torch._ops.OpOverload) else None
             detail = f"{name}; install {hint}, which converts it" if hint else name
@@ -210,6 +226,10 @@ class ConverterRegistry:
             sel.spec = spec
             return sel
         return sel
+
+
+_DTYPE_FIX = ("it runs in PyTorch with its own dtypes; for TensorRT, compute in float32 (model.float() and float32 "
+              "inputs; complex values as real and imaginary parts)")
 
 
 def _qualified(target: Any) -> str:

@@ -21,10 +21,15 @@ __all__ = ["AUTO", "apply_keep_fp32", "node_precisions"]
 
 
 def apply_keep_fp32(gm: GraphModule, cfg: CompileSettings, sets: list[list[torch.Tensor]],
-                    fp32_weights: Mapping[str, torch.Tensor], convert: Converter | None) -> list[KeptNode]:
+                    fp32_weights: Mapping[str, torch.Tensor], convert: Converter | None,
+                    unmatched_ok: list[str] | None = None) -> list[KeptNode]:
     """Apply ``cfg.keep_fp32`` to ``gm`` in place: the named nodes, then (with ``"auto"`` and a
-    ``convert``) the search. Returns every node kept in float32, in graph order, with why."""
-    named = select(gm, cfg.keep_fp32, cfg.precision)
+    ``convert``) the search. Returns every node kept in float32, in graph order, with why.
+
+    ``unmatched_ok``: ``gm`` is one region of several (torch.compile): names matching nothing
+    in it are collected there instead of raising.
+    """
+    named = select(gm, cfg.keep_fp32, cfg.precision, unmatched_ok)
     kept = [KeptNode(n.name, qualified_op_name(n.target), module_path(n), f"keep_fp32 names {name!r}")
             for n, name in named.items()]
     if named:

@@ -141,13 +141,18 @@ def _choose(gm: GraphModule, r: _Round, shadow: list[dict[str, Any]], precision:
                 if p.op == "call_function":
                     _add(chosen, p, precision, f"feeds {n.name}, which at float32 still has {what} "
                          f"from {_dt(precision)} inputs", r)
+    for n in gm.graph.nodes:  # the same overflow further on: found now, not one round each
+        peak = _peak_of(n, shadow)
+        if n in ancestors and n.op == "call_function" and peak > limit and not is_cast(n) and n not in chosen:
+            _add(chosen, n, precision, f"its float32 value ({peak:.3g}) is beyond {_dt(precision)}'s range", r)
+            _add_readers_of_overflow(chosen, n, shadow, limit, precision, r)
     return chosen
 
 
 def _add_readers_of_overflow(chosen: dict[Node, KeptNode], n: Node, shadow: list[dict[str, Any]], limit: float,
                              precision: torch.dtype, r: _Round) -> None:
     """Readers of a value beyond the reduced format's range compute in float32 too (recursively)."""
-    peak = max((_peak(s.get(n.name)) for s in shadow), default=0.0)
+    peak = _peak_of(n, shadow)
     if peak <= limit:
         return
     for u in n.users:
@@ -162,6 +167,11 @@ def _add(chosen: dict[Node, KeptNode], n: Node, precision: torch.dtype, reason: 
         return
     chosen[n] = KeptNode(n.name, qualified_op_name(n.target), module_path(n), reason,
                      r.err.get(n.name), r.tol.get(n.name))
+
+
+def _peak_of(n: Node, shadow: list[dict[str, Any]]) -> float:
+    """The largest magnitude of ``n``'s float32 reference value over the input sets."""
+    return max((_peak(s.get(n.name)) for s in shadow), default=0.0)
 
 
 def _peak(value: Any) -> float:

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import torch
 from torch.fx import GraphModule, Node
 
-from ..errors import PrecisionSettingError
+from ..errors import PrecisionSettingError, SettingError
 from ..lowering.export import WRAPPED as _WRAPPED
 from ..plugins.converters import op_name, qualified_op_name
 
@@ -81,18 +81,20 @@ def normalize(value: object) -> tuple[str, ...]:
         elif isinstance(item, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
             out.add(qualified_op_name(item) if isinstance(item, torch._ops.OpOverload) else item._qualified_op_name)
         else:
-            raise TypeError(
+            raise SettingError(
                 f"keep_fp32: {item!r} is a {type(item).__name__}; give op names ('aten::softmax'), node names, "
                 "module paths ('encoder.norm'), module classes (torch.nn.LayerNorm) or 'auto'"
             )
     return tuple(sorted(out))
 
 
-def select(gm: GraphModule, names: Sequence[str], precision: torch.dtype) -> dict[Node, str]:
+def select(gm: GraphModule, names: Sequence[str], precision: torch.dtype,
+           unmatched_ok: list[str] | None = None) -> dict[Node, str]:
     """The nodes ``names`` keep in float32, each with the name that matched it.
 
     Raises :class:`PrecisionSettingError` for a name that matches no node computing at
-    ``precision``, listing the closest node names, ops and module paths.
+    ``precision``, listing the closest node names, ops and module paths; unless
+    ``unmatched_ok`` is given (a graph that is one region of several): those names go there.
     """
     wanted = [n for n in names if n != AUTO]
     chosen: dict[Node, str] = {}
@@ -105,7 +107,9 @@ def select(gm: GraphModule, names: Sequence[str], precision: torch.dtype) -> dic
             unmatched.append(name)
         for n in hits:
             chosen.setdefault(n, name)
-    if unmatched:
+    if unmatched and unmatched_ok is not None:
+        unmatched_ok.extend(unmatched)
+    elif unmatched:
         raise PrecisionSettingError(_explain(unmatched, keys, precision))
     return chosen
 

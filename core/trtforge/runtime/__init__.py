@@ -38,6 +38,8 @@ from .state import (
     set_multi_device_safe_mode,
 )
 from .module import TRTEngineModule
+from .modes import engines_of
+from .profiles import optimization_profile
 from .ops import clear_engine_cache
 from .runner import EngineRunner, TRTEngineRunner
 from .archive import inspect_saved
@@ -71,11 +73,13 @@ __all__ = [
     "enable_cudagraphs",
     "enable_output_allocator",
     "enable_pre_allocated_outputs",
+    "engines_of",
     "get_cudagraphs_mode",
     "get_multi_device_safe_mode",
     "get_whole_cudagraphs_mode",
     "inspect_saved",
     "load",
+    "optimization_profile",
     "save",
     "set_cudagraphs_mode",
     "set_multi_device_safe_mode",

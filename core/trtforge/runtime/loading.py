@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 import warnings
 from typing import Any
 
@@ -15,6 +16,11 @@ from .metadata import EngineMetadata
 __all__ = ["load"]
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """``"10.12.0.36"`` -> ``(10, 12, 0, 36)`` (comparable); ``()`` if there are no numbers."""
+    return tuple(int(x) for x in re.findall(r"\d+", text or ""))
+
+
 def _check_backends(manifest: dict[str, Any]) -> None:
     from .runner import require_backend
 
@@ -22,6 +28,9 @@ def _check_backends(manifest: dict[str, Any]) -> None:
         md = EngineMetadata.from_dict(rec["metadata"])
         trt = require_backend(md)
         installed = str(getattr(trt, "__version__", ""))
+        built, have = _version(md.backend_version), _version(installed)
+        if md.version_compatible and built and have and have[0] == built[0] and have >= built:
+            continue  # built version-compatible: later versions of the same major run it
         if md.backend_version and installed and md.backend_version != installed:
             warnings.warn(
                 f"engine {md.name!r} was built with {md.backend} {md.backend_version}; {installed} is "
@@ -31,7 +40,7 @@ def _check_backends(manifest: dict[str, Any]) -> None:
             )
 
 
-def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.GraphModule:
+def load(path: str | os.PathLike[str], *, verify: bool = True, weights: Any = None) -> torch.fx.GraphModule:
     """Load a program saved with :func:`save`; returns a GraphModule whose engines are TRTEngineModules.
 
     Checks, in order: the file is a complete archive; it is a trtforge program; its ABI
@@ -39,6 +48,11 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.Graph
     for is installed; each engine's sha256. Each failure raises a :class:`SavedProgramError`
     (or :class:`TensorRTNotInstalledError`) saying exactly which. Needs no GPU: engines are
     deserialized on their first call.
+
+    ``weights`` (a module, an ExportedProgram or a state dict with the model's parameter
+    names) refits the engines, as :func:`trtforge.refit_module_weights` does: needed for a
+    program saved with ``strip_weights=True``. The new weights are mapped and checked here;
+    TensorRT refits each engine when it is first deserialized on its GPU.
     """
     p = os.fspath(path)
     manifest = read_manifest(p, verify=verify)
@@ -54,6 +68,10 @@ def load(path: str | os.PathLike[str], *, verify: bool = True) -> torch.fx.Graph
     gm = ep.module()
     _attach_engine_modules(gm)
     gm.trtforge_manifest = manifest  # type: ignore[assignment]
+    if weights is not None:
+        from ..refit import refit_module_weights
+
+        refit_module_weights(gm, weights)
     return gm
 
 

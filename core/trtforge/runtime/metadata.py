@@ -42,6 +42,9 @@ class TensorSpec:
     #: until run" (a data-dependent size). Used to trace engines with dynamic
     #: shapes in torch.export; see :func:`symbolic_shape_exprs`.
     shape_expr: list[str | None] | None = None
+    #: inputs of engines with several optimization profiles: per profile [min, opt, max]
+    #: (``profile`` is then the envelope of them all)
+    profiles: list[list[list[int]]] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TensorSpec":
@@ -66,6 +69,25 @@ class EngineMetadata:
     device: int = 0
     #: compute capability the engine was built for, "" if unknown (AOT on CPU)
     compute_capability: str = ""
+    #: name of the GPU the engine was built on, "" when built without one
+    device_name: str = ""
+    #: TensorRT builder flags the engine was built with (read back from the builder config)
+    builder_flags: list[str] = field(default_factory=list)
+    #: built with REFIT / REFIT_IDENTICAL: weights can be replaced without a rebuild
+    refittable: bool = False
+    #: the serialized engine holds no refittable weights (STRIP_PLAN, or saved strip_weights=True):
+    #: they must be refitted before it runs
+    weights_stripped: bool = False
+    version_compatible: bool = False
+    #: builder's max_aux_streams, None for TensorRT's default
+    max_aux_streams: int | None = None
+    #: TensorRT-RTX runtime cache file handed to the execution context ("" for none)
+    runtime_cache_path: str = ""
+    #: refittable engines: engine weight name -> how to compute it from the source parameters
+    #: (see trtforge.refit.recipes); recorded at compile time
+    refit_map: dict[str, Any] = field(default_factory=dict)
+    #: source parameters that cannot be refitted (baked into something else) -> why
+    unrefittable: dict[str, str] = field(default_factory=dict)
     #: nodes of the original graph this engine replaces (for reports and inspect)
     source_nodes: list[str] = field(default_factory=list)
     engine_bytes: int = 0
@@ -99,6 +121,23 @@ class EngineMetadata:
     @property
     def output_names(self) -> list[str]:
         return [t.name for t in self.outputs]
+
+    @property
+    def num_profiles(self) -> int:
+        return max([len(t.profiles) for t in self.inputs if t.profiles] or [1])
+
+    def select_profile(self, shapes: Sequence[Sequence[int]]) -> int | None:
+        """Index of the first optimization profile whose ranges hold every input shape, else None."""
+        for k in range(self.num_profiles):
+            fits = True
+            for spec, shape in zip(self.inputs, shapes):
+                prof = spec.profiles[min(k, len(spec.profiles) - 1)] if spec.profiles else spec.profile
+                if prof and not all(a <= n <= b for n, a, b in zip(shape, prof[0], prof[2])):
+                    fits = False
+                    break
+            if fits:
+                return k
+        return None
 
 
 def check_abi_version(data: Mapping[str, Any], what: str) -> None:

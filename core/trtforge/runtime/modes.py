@@ -180,7 +180,7 @@ class _WeightStreamingContext:
         if not self.engines:
             raise WeightStreamingError(
                 "weight_streaming(module): no engine of this module was built with weight streaming "
-                f"({len(all_engines)} engine(s) found); compile with weight streaming enabled"
+                f"({len(all_engines)} engine(s) found); compile with enable_weight_streaming=True"
             )
         self.old = [e._runner_or_create().weight_streaming_budget for e in self.engines]
         return self

@@ -13,6 +13,7 @@ from ..errors import (
     EngineInputError,
     EngineNotBuiltError,
     IncompatibleModesError,
+    RefitError,
 )
 from .metadata import ABI_VERSION, EngineMetadata, engine_sha256, torch_dtype
 from .runner import EngineRunner
@@ -108,6 +109,10 @@ class TRTEngineModule(torch.nn.Module):
         self.output_allocator_enabled = False
         self._graph: _GraphState | None = None
         self._pre_allocated: tuple[Any, list[torch.Tensor]] | None = None
+        #: new weights (refit name -> tensor) to refit into the engine when its runner is created
+        self._pending_weights: dict[str, torch.Tensor] | None = None
+        #: the optimization profile trtforge.runtime.optimization_profile chose (None: by shapes)
+        self.forced_profile: int | None = None
         self._out_dtypes = [torch_dtype(t.dtype) for t in metadata.outputs]
         self._in_dtypes = [torch_dtype(t.dtype) for t in metadata.inputs]
 
@@ -165,6 +170,11 @@ class TRTEngineModule(torch.nn.Module):
         state["_runner"] = None
         state["_graph"] = None
         state["_pre_allocated"] = None
+        if self._pending_weights is not None:
+            raise RefitError(
+                f"engine {self.metadata.name!r} has new weights not yet refitted into it (that happens on a "
+                "GPU, when it first runs): run it once before saving or pickling it"
+            )
         return state
 
     # --- runner ---------------------------------------------------------------------------------
@@ -182,8 +192,32 @@ class TRTEngineModule(torch.nn.Module):
         if self._runner is None:
             if self.engine is None:
                 raise self._not_built()
+            if self.metadata.weights_stripped and self._pending_weights is None:
+                raise RefitError(
+                    f"engine {self.metadata.name!r} was saved without its weights (strip_weights=True or "
+                    "strip_engine_weights=True): load it with trtforge.load(path, weights=model) or call "
+                    "trtforge.refit_module_weights(program, model) first"
+                )
             self._runner = _runner_mod._runner_factory(self.engine, self.metadata, self.device)
+            self._runner.forced_profile = self.forced_profile
+            if self._pending_weights is not None:
+                self._apply_weights(self._runner)
         return self._runner
+
+    # --- refit ------------------------------------------------------------------------------------
+    def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Refit the engine with ``weights`` (refit name -> tensor, as computed by
+        :func:`trtforge.refit.compute_engine_weights`): now if the engine is loaded on its GPU,
+        else when it first runs (refitting needs the deserialized engine, so a GPU)."""
+        self._pending_weights = dict(weights)
+        if self._runner is not None:
+            self._apply_weights(self._runner)
+
+    def _apply_weights(self, runner: EngineRunner) -> None:
+        weights, self._pending_weights = self._pending_weights, None
+        runner.refit(weights)
+        self.reset_cudagraphs()
+        self.metadata.weights_stripped = False
 
     def _not_built(self) -> EngineNotBuiltError:
         return EngineNotBuiltError(

@@ -32,6 +32,7 @@ from ..errors import (
     UnsupportedDeviceError,
     WeightStreamingError,
 )
+from . import trt_features
 from .metadata import EngineMetadata, _tensor_bytes_view, torch_dtype
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,6 +87,22 @@ class EngineRunner(abc.ABC):
 
     def automatic_weight_streaming_budget(self) -> int:
         return self.streamable_weights_size
+
+    # engine features ------------------------------------------------------------------------
+    #: optimization profile chosen by trtforge.runtime.optimization_profile (None: by shapes)
+    forced_profile: int | None = None
+
+    def refit(self, weights: Any) -> None:
+        """Replace the engine's refittable weights (``{refit name: host tensor}``)."""
+        from ..errors import RefitError
+
+        raise RefitError("this engine runner cannot refit weights")
+
+    def serialize_without_weights(self) -> bytes:
+        """The engine serialized without its refittable weights (``strip_weights=True``)."""
+        from ..errors import RefitError
+
+        raise RefitError("this engine runner cannot serialize a weight-stripped engine")
 
 
 # --- checks shared by the runner and by load() ----------------------------------------------
@@ -157,7 +174,7 @@ def _check_device_supported(md: EngineMetadata, device: torch.device) -> None:
             raise UnsupportedDeviceError(
                 f"engine {md.name!r} was built for compute capability {md.compute_capability} without "
                 f"hardware compatibility, and this GPU ({torch.cuda.get_device_name(device)}) is "
-                f"{major}.{minor}; rebuild it on this GPU or with a hardware compatibility level"
+                f"{major}.{minor}; rebuild it on this GPU, or compile with hardware_compatible=True"
             )
 
 
@@ -233,6 +250,8 @@ def deserialize_engine(trt: "ModuleType", data: Any, md: EngineMetadata) -> tupl
     """``(runtime, engine, logger)`` or :class:`EngineDeserializationError` with TensorRT's own errors."""
     logger = _make_logger(trt)
     runtime = trt.Runtime(logger)
+    if md.version_compatible:  # its lean runtime is host code inside the engine
+        runtime.engine_host_code_allowed = True
     try:
         engine = runtime.deserialize_cuda_engine(data)
     except Exception as exc:  # the bindings raise on some failures, return None on others
@@ -270,6 +289,7 @@ class TRTEngineRunner(EngineRunner):
             if md.weight_streaming and self.engine.streamable_weights_size > 0:
                 self.engine.weight_streaming_budget_v2 = self.engine.get_weight_streaming_automatic_budget()
             self.context = self._new_context()
+        self._profile = 0
         self._dtypes = [torch_dtype(t.dtype) for t in md.outputs]
         self._shape_io = [bool(self.engine.is_shape_inference_io(t.name)) for t in md.inputs]
         self._host_shape_inputs: list[Any] = []
@@ -278,7 +298,8 @@ class TRTEngineRunner(EngineRunner):
         self._allocator: Any = None
 
     def _new_context(self) -> Any:
-        ctx = self.engine.create_execution_context()
+        ctx, self._runtime_cache = trt_features.execution_context(self.engine, self.md)
+        self._profile = 0
         if ctx is None:
             raise EngineDeserializationError(
                 f"TensorRT could not create an execution context for engine {self.md.name!r} "
@@ -305,6 +326,11 @@ class TRTEngineRunner(EngineRunner):
         if key == self._last_key and not has_shape_inputs:
             return self._last_out
         ctx = self.context
+        if self.md.num_profiles > 1 or self.forced_profile is not None:
+            k = trt_features.select_profile(self.md, key, self.forced_profile)
+            if k != self._profile:
+                ctx.set_optimization_profile_async(k, torch.cuda.current_stream(self.device).cuda_stream)
+                self._profile = k
         self._host_shape_inputs = []
         for spec, t, is_shape in zip(self.md.inputs, inputs, self._shape_io):
             if is_shape:
@@ -353,9 +379,23 @@ class TRTEngineRunner(EngineRunner):
             raise EngineExecutionError(
                 f"TensorRT failed to enqueue engine {md.name!r}: {'; '.join(self.logger.errors[-3:])}"
             )
+        if self._runtime_cache is not None:  # the kernels JIT-compiled by the first run
+            trt_features.save_runtime_cache(self._runtime_cache, md.runtime_cache_path)
+            self._runtime_cache = None
         if outputs is not None:
             return list(outputs)
         return [self._allocator.take(spec.name, dt) for spec, dt in zip(md.outputs, self._dtypes)]
+
+    def refit(self, weights: Any) -> None:
+        with torch.cuda.device(self.device):
+            torch.cuda.current_stream(self.device).synchronize()
+            trt_features.refit(self.trt, self.engine, self.logger, self.md, weights)
+        self.generation += 1  # recorded CUDA graphs are re-recorded
+
+    def serialize_without_weights(self) -> bytes:
+        config = self.engine.create_serialization_config()
+        config.set_flag(self.trt.SerializationFlag.EXCLUDE_WEIGHTS)
+        return bytes(self.engine.serialize_with_config(config))
 
     # weight streaming ------------------------------------------------------------------------
     @property

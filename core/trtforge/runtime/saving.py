@@ -83,6 +83,19 @@ def _example_inputs(module: torch.nn.Module, inputs: Sequence[Any] | None,
     )
 
 
+def _keyword_examples(module: torch.nn.Module, inputs: Sequence[Any], kwarg_inputs: dict[str, Any],
+                      dynamic_shapes: Any) -> tuple[tuple[torch.Tensor, ...], dict[str, Any], Any]:
+    """Examples of positional and keyword inputs; their dynamic shapes by ``forward``'s parameter names."""
+    import inspect
+
+    n = len(inputs)
+    examples, dyn = _example_inputs(module, [*inputs, *kwarg_inputs.values()], dynamic_shapes)
+    if dynamic_shapes is None and dyn is not None:
+        names = list(inspect.signature(module.forward).parameters)
+        dyn = {**dict(zip(names, dyn[:n])), **dict(zip(kwarg_inputs, dyn[n:]))}
+    return examples[:n], dict(zip(kwarg_inputs, examples[n:])), dyn
+
+
 def _module_device(module: torch.nn.Module) -> torch.device:
     """Where the program's PyTorch segments live (their first parameter or buffer), else where engines run."""
     from .module import TRTEngineModule
@@ -146,23 +159,57 @@ def _engine_nodes(ep: torch.export.ExportedProgram) -> list[torch.fx.Node]:
     return [n for n in ep.graph.nodes if is_engine_node(n)]
 
 
+def _strip_engines(engines: Sequence[Any]) -> list[tuple[Any, Any, Any]]:
+    """Swap each engine's bytes for a weight-stripped serialization (for the length of a save);
+    returns what to put back."""
+    import dataclasses
+
+    from ..errors import RefitError
+    from .metadata import engine_sha256
+
+    fixed = [e.metadata.name for e in engines if not e.metadata.refittable]
+    if fixed:
+        raise RefitError(
+            f"cannot save with strip_weights=True: engine(s) {fixed} were built with immutable_weights=True, "
+            "so their weights cannot be refitted on load; compile with immutable_weights=False"
+        )
+    restore = []
+    for e in engines:
+        if e.metadata.weights_stripped:
+            continue
+        data = e._runner_or_create().serialize_without_weights()  # TensorRT, on the engine's GPU
+        restore.append((e, e.engine, e.metadata))
+        e.engine = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        e.metadata = dataclasses.replace(e.metadata, weights_stripped=True, sha256=engine_sha256(e.engine),
+                                         engine_bytes=int(e.engine.numel()))
+        e._metadata_json = None
+    return restore
+
+
 def save(
     module: torch.nn.Module,
     path: str | os.PathLike[str],
     inputs: Sequence[Any] | None = None,
     *,
+    arg_inputs: Sequence[Any] | None = None,
     kwarg_inputs: dict[str, Any] | None = None,
     dynamic_shapes: Any = None,
     strict: bool = False,
+    strip_weights: bool = False,
 ) -> None:
     """Save a compiled program as a torch.export ``.pt2`` archive that :func:`load` reads back.
 
-    ``inputs``: example tensors or :class:`trtforge.Input` specs (dynamic ranges
-    become ``torch.export.Dim`` s); default: the example values recorded on the
-    graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
+    ``inputs`` (or ``arg_inputs``): example tensors or :class:`trtforge.Input` specs (dynamic
+    ranges become ``torch.export.Dim`` s), ``kwarg_inputs`` the same by keyword; default: the
+    example values recorded on the graph's placeholders. ``dynamic_shapes`` is passed to ``torch.export.export``
     as is. Raises if an engine was compiled with ``build=False``, and
     :class:`trtforge._io.OutputWriteError` (naming the path and the reason) if the file cannot be
     written; the file that was at ``path`` is then unchanged.
+
+    ``strip_weights=True`` writes every engine without its refittable weights (engines
+    compiled with ``immutable_weights=False``); ``load(path, weights=model)`` refits them.
+    Stripping a built engine re-serializes it with TensorRT (a GPU); engines built with
+    ``strip_engine_weights=True`` are already stripped.
     """
     from .._io import atomic_write, check_output_path
     from .module import TRTEngineModule
@@ -175,12 +222,23 @@ def save(
             f"cannot save: engine(s) {unbuilt} were compiled with build=False and hold no engine; "
             "compile with build=True"
         )
-    args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
+    if inputs is not None and arg_inputs is not None:
+        raise TypeError("trtforge.save: give inputs= or arg_inputs= (the same thing), not both")
+    inputs = arg_inputs if inputs is None else inputs
+    if kwarg_inputs:
+        args, kwarg_inputs, dynamic_shapes = _keyword_examples(module, inputs or (), kwarg_inputs, dynamic_shapes)
+    else:
+        args, dynamic_shapes = _example_inputs(module, inputs, dynamic_shapes)
     _fill_shape_exprs(module)
     from .._eval import eval_mode
 
-    with eval_mode(module):
-        ep = torch.export.export(module, args, kwarg_inputs, dynamic_shapes=dynamic_shapes, strict=strict)
+    restore = _strip_engines(engines) if strip_weights else []
+    try:
+        with eval_mode(module):
+            ep = torch.export.export(module, args, kwarg_inputs, dynamic_shapes=dynamic_shapes, strict=strict)
+    finally:
+        for e, engine, md in restore:
+            e.engine, e.metadata, e._metadata_json = engine, md, None
     nodes = _engine_nodes(ep)
     if len(nodes) < len(engines):
         warnings.warn(

@@ -32,6 +32,7 @@ def dyn(shape, dims, lo=2, seq="seq"):
 def test_masks_scale_and_causal(module):
     mask = torch.rand(5, 5, generator=torch.Generator().manual_seed(2)) > 0.3
     mask[:, 0] = True
+    mask[1] = False  # a query that may see no key: torch's safe softmax gives zeros, not NaN
     bias = randn(1, 3, 5, 5, seed=3)
 
     def f(q):
@@ -101,6 +102,10 @@ _CPU_KERNELS = {
     is_causal=False, return_debug_mask=False, scale=None: (
         _math(q, k, v, attn_bias, is_causal, scale), _lse(q), None, None, q.shape[-2], k.shape[-2],
         q.new_zeros((), dtype=torch.int64), q.new_zeros((), dtype=torch.int64), q.new_zeros(0)),
+    "_scaled_dot_product_fused_attention_overrideable": lambda q, k, v, attn_bias=None, dropout_p=0.0, is_causal=False,
+    return_debug_mask=False, scale=None: (
+        _math(q, k, v, attn_bias, is_causal, scale), _lse(q), None, None, q.shape[-2], k.shape[-2],
+        q.new_zeros((), dtype=torch.int64), q.new_zeros((), dtype=torch.int64), q.new_zeros(0)),
 }
 
 
@@ -115,11 +120,14 @@ def fused_cpu_kernels():
 
 @pytest.mark.parametrize("op", [aten._scaled_dot_product_flash_attention.default,
                                 aten._scaled_dot_product_efficient_attention.default,
-                                aten._scaled_dot_product_cudnn_attention.default], ids=lambda o: o.name())
+                                aten._scaled_dot_product_cudnn_attention.default,
+                                aten._scaled_dot_product_fused_attention_overrideable.default], ids=lambda o: o.name())
 def test_fused_overloads(module, fused_cpu_kernels, op):
     bias = randn(1, 1, 5, 5, seed=7)
     if op is aten._scaled_dot_product_flash_attention.default:
         f = lambda q: op(q, q * 0.5, q.flip(-1), 0.0, True, scale=0.25)[0]  # noqa: E731
+    elif op is aten._scaled_dot_product_fused_attention_overrideable.default:
+        f = lambda q: op(q, q * 0.5, q.flip(-1), bias, 0.0, True, scale=0.25)[0]  # noqa: E731
     else:
         f = lambda q: op(q, q * 0.5, q.flip(-1), bias, False, 0.0, True, scale=0.25)[0]  # noqa: E731
     check_converts(module(f), [dyn((2, 3, 5, 8), dims=(0,))], ops=[op])

@@ -73,3 +73,18 @@ def test_embedding_bag_2d_with_weights_and_last_offset():
     ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
     check_converts(Bag(), [ids, torch.rand(2, 3), torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1, 4])],
                    ops=["aten::embedding_bag"])
+
+
+def test_embedding_bag_overloads_called_directly():
+    """``embedding_bag.default`` and ``_embedding_bag`` (what a decomposition or a direct call leaves)."""
+    class Bag(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(WEIGHT.clone(), requires_grad=False)
+
+        def forward(self, ids, offsets):
+            return (aten.embedding_bag.default(self.weight, ids, offsets, False, 2)[0],
+                    aten._embedding_bag.default(self.weight, ids, offsets, False, 1)[0])
+
+    ids = trtforge.Input(min_shape=(2,), opt_shape=(6,), max_shape=(9,), dtype=torch.int64, value_range=(0, 20))
+    check_converts(Bag(), [ids, torch.tensor([0, 1])], ops=[aten.embedding_bag.default, aten._embedding_bag.default])

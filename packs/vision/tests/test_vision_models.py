@@ -77,3 +77,17 @@ def test_model_dynamic_batch(name):
 def test_model_fp16(name):
     result = check_converts(calibrated(name), [trtforge.Input(shape=(1, 3, 224, 224))], precision=torch.float16)
     _assert_one_engine(result, TOLERANCE[torch.float16])
+
+
+#: window-attention models: shifted-window masks and relative-position biases built from constants
+#: (folded in lowering), in-place slice assignments, rolls. Each takes 40-180 s on 2 cores: all slow.
+WINDOWED = ["swin_t", "swin_v2_t", "maxvit_t"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", WINDOWED)
+def test_window_attention_model_static_fp32(name):
+    result = check_converts(calibrated(name), [trtforge.Input(shape=(1, 3, 224, 224))])
+    _assert_one_engine(result, TOLERANCE[torch.float32])
+    folding = result.report.folding
+    assert folding["constants"] > 0 and not [d for d in folding["not_folded"] if "LIMIT" in d["reason"]], folding

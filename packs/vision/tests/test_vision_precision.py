@@ -58,6 +58,7 @@ def test_precision_search_keeps_only_the_offending_nodes_and_names_them(norm, re
     assert list(kept) == ["mul", reader]  # the overflowing product and the node that reads it
     assert kept["mul"].rel_err == float("inf") and kept["mul"].module == "blk"
     assert "beyond float16's range" in kept[reader].reason
+    assert json.loads(report.to_json())["kept_fp32"][0]["rel_err"] == "inf"  # strict JSON has no Infinity
     precisions = report.node_precision
     assert precisions["mul"] == precisions[reader] == "float32"
     assert {precisions[n] for n in ("linear", "relu", "linear_1")} == {"float16"}
@@ -68,6 +69,25 @@ def test_precision_search_keeps_only_the_offending_nodes_and_names_them(norm, re
     net = result.networks[-1]  # the search converted earlier rounds too
     dtypes = {node: ts[0].dtype.name for node, ts in net.node_tensors.items()}
     assert dtypes["mul"] == dtypes[reader] == "FLOAT" and dtypes["linear_1"] == "HALF"
+
+
+def test_precision_search_finds_every_overflow_in_one_round():
+    """The first overflow is found by its error; the later ones (hidden behind its NaN) by their
+    float32 values, in the same round."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(Block("layer_norm"), torch.nn.Linear(32, 16), Block("layer_norm")).eval()
+    report = check_converts(model, [_x()], precision=torch.float16, keep_fp32="auto").report
+    kept = {k.node: k.reason for k in report.kept_fp32}
+    assert list(kept) == ["mul", "layer_norm", "mul_1", "layer_norm_1"]
+    assert kept["mul"].startswith("at float16: rel_err inf") and "is beyond float16's range" in kept["mul_1"]
+
+
+def test_bfloat16_validates_against_the_float32_model():
+    """bfloat16 holds 1e5 (no overflow); its weights reach the reference executor as constants."""
+    report = check_converts(_model(), [_x()], precision=torch.bfloat16).report
+    (engine,) = report.engines
+    assert engine.validation["reference"] == "float32" and 0 < engine.validation["torch_rel_err"]
+    assert engine.validation["rel_err"] <= engine.validation["tolerance"]
 
 
 def test_keep_fp32_by_op_module_path_and_class_writes_the_casts():
@@ -86,8 +106,18 @@ def test_keep_fp32_name_that_matches_nothing_is_an_error_with_suggestions():
     with pytest.raises(trtforge.PrecisionSettingError) as err:
         trtforge.compile(_model(), [_x()], precision=torch.float16, keep_fp32=["blk.nrm", "aten::layer_norm"],
                          dryrun=True)
+    assert isinstance(err.value, trtforge.SettingError)  # caught with every other misnamed setting
     unmatched = [line for line in str(err.value).splitlines() if line.startswith("  '")]
     assert len(unmatched) == 1 and unmatched[0].startswith("  'blk.nrm' (did you mean 'blk.norm'")
+
+
+def test_torch_compile_regions_apply_the_names_they_hold():
+    """With graph breaks a name may live in another region: a region records what it lacks."""
+    report = trtforge.compile(_model(), [_x()], ir="torch_compile", precision=torch.float16,
+                              keep_fp32=["mul", "blk.norm"], min_block_size=1, dryrun=True)
+    assert [k.node for k in report.kept_fp32] == ["mul"] and report.node_precision["mul"] == "float32"
+    (region,) = report.subgraphs
+    assert "keep_fp32 names matching nothing in this region: ['blk.norm']" in region.passes
 
 
 def test_precision_report_is_printed():

@@ -26,14 +26,25 @@ def dims(d: Any, rank: int | None = None) -> tuple[int, ...] | None:
 
 
 def weights(w: Any) -> torch.Tensor | None:
-    """A ``Weights`` value (a numpy array in the bindings) as a torch tensor; None if empty."""
+    """A ``Weights`` value (a numpy array in the bindings) as a torch tensor; None if empty.
+
+    Not a copy: the array is the memory the network was given (the model's weights, which
+    the network reads by pointer), and copying every weight on every run would cost a model's
+    size in time and peak memory. Layer implementations never write to their inputs.
+    """
     if w is None:
         return None
+<<<<<<< HEAD
     arr = np.array(w, copy=True)
     if arr.dtype == object:  # FP8, INT4 and FP4 weights: the bindings hand out no buffer for them
         raise NotImplementedError(f"{w.dtype} weights cannot be read through TensorRT's Python bindings")
+=======
+    arr = np.asarray(w)
+>>>>>>> main
     if arr.size == 0:
         return None
+    if not arr.flags.writeable:  # torch wants writable memory; it is only read here
+        arr = arr.copy()
     return torch.from_numpy(arr.reshape(-1))
 
 

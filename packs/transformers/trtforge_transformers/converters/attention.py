@@ -83,7 +83,11 @@ def sdpa(ctx, q, k, v, mask, causal: bool, scale):
             scores = B.where(ctx, mask, scores, float("-inf"), dtype=dtype)
         else:
             scores = B.elementwise(ctx, "SUM", scores, mask, dtype=dtype)
-    out = B.matmul(ctx, B.softmax(ctx, scores, -1), v)
+    probs = B.softmax(ctx, scores, -1)
+    if mask is not None:  # torch's safe softmax: a query that may see no key attends to nothing (zeros, not NaN)
+        blind = B.compare(ctx, "eq", B.reduce(ctx, scores, "MAX", [-1], keepdim=True), float("-inf"))
+        probs = B.where(ctx, blind, 0.0, probs, dtype=dtype)
+    out = B.matmul(ctx, probs, v)
     return B.reshape(ctx, out, out_shape) if groups > 1 else out
 
 

@@ -122,9 +122,10 @@ class Indexed:
     def put(self, ctx: Any, values: Any, accumulate: bool) -> Any:
         """``x[indices] = values`` (``+=`` with ``accumulate``), returning the new ``x``."""
         dtype = ctx.torch_dtype(self.front)
-        shaped = B.elementwise(ctx, "SUM", B.elementwise(ctx, "PROD", self.gather(ctx), 0),
-                               B.cast(ctx, ctx.to_trt(values), dtype), dtype=dtype)
-        updates = self.from_torch(ctx, shaped)  # values broadcast to the indexing result's shape
+        # values broadcast to the indexing result's shape (read from a gather: no arithmetic on x,
+        # whose inf/NaN must not leak into the values)
+        shaped = B.expand(ctx, B.cast(ctx, ctx.to_trt(values), dtype), B.sizes(ctx, self.gather(ctx)))
+        updates = self.from_torch(ctx, shaped)
         if not accumulate:
             layer = ctx.net.add_scatter(self.front, self.nd(ctx), updates, ctx.trt.ScatterMode.ND)
             return self.back(ctx, ctx.out(layer, "scatter_nd"))
