@@ -16,7 +16,10 @@ Rules (the report's ``folding`` entry says what each one left unfolded):
   a factory) is folded only up to :data:`GROWTH_LIMIT_BYTES`; above it the subgraph
   stays in the graph (TensorRT computes it from the smaller inputs), and an
   ``expand`` of a constant and a plain fill (``zeros``, ``full``) always stay (a stride-0
-  slice or a fill layer costs no memory).
+  slice or a fill layer costs no memory);
+* a float value computed from int8/float8 weights (a dequantization) always stays: folded,
+  the engine would hold float weights, and TensorRT runs a layer in INT8/FP8 only when its
+  weights reach it quantized (through a dequantize layer).
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ _FACTORIES = {aten.arange.default, aten.arange.start, aten.arange.start_step, at
           aten.empty_permuted.default, aten.scalar_tensor.default, aten.new_full.default, aten.new_zeros.default,
           aten.new_ones.default, aten.new_empty.default, aten.full_like.default, aten.zeros_like.default,
           aten.ones_like.default, aten.empty_like.default}
+#: weight types a dequantization starts from
+_QUANTIZED = (torch.int8, torch.float8_e4m3fn, torch.float8_e5m2)
 _BROADCASTS = {aten.expand.default, aten.expand_copy.default, aten.broadcast_to.default,
                torch.ops.prims.broadcast_in_dim.default}
 
@@ -144,7 +149,8 @@ def fold_constants(gm: GraphModule) -> FoldResult:
         if node in done or node not in const:
             continue
         done.add(node)
-        why = _refusal(node, values[node], _source_bytes(node, weights, memo))
+        why = _refusal(node, values[node], _source_bytes(node, weights, memo)) or _dequantization(
+            values[node], [weights[w] for w in _sources(node, weights, memo)])
         if why is None:
             _replace(gm, node, values[node], attrs, result)
             continue
@@ -167,6 +173,14 @@ def _refusal(node: Node, value: Any, source_bytes: int) -> str | None:
     if growth > GROWTH_LIMIT_BYTES:
         return (f"{value.nbytes} bytes from {source_bytes} bytes of weights: more than "
                 f"trtforge.lowering.folding.GROWTH_LIMIT_BYTES ({GROWTH_LIMIT_BYTES}) of growth")
+    return None
+
+
+def _dequantization(value: Any, sources: list[torch.Tensor]) -> str | None:
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.dtype in _QUANTIZED:
+        return None
+    if any(w.dtype in _QUANTIZED for w in sources):
+        return "a dequantization of int8/float8 weights stays: TensorRT needs the quantized weights for INT8/FP8 layers"
     return None
 
 

@@ -67,16 +67,3 @@ def test_fp8_per_tensor_vit_linear_layers(quant_pack):
                             ops=[ao.dequantize_affine_float8_non_decomposed.default])
     assert len(result.report.engines) == 1 and result.report.coverage == 1.0
     assert _weight_dequantizers(result).count("FP8") >= 5
-
-
-@pytest.mark.slow
-def test_zero_scale_is_refused_with_the_reason(quant_pack):
-    import torchvision
-    from torchao.quantization import Float8WeightOnlyConfig, PerTensor
-
-    # torchvision's ViT head starts at zero: its FP8 scale is 0, which TensorRT cannot take
-    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=2,
-                                                hidden_dim=32, mlp_dim=64, num_classes=10)
-    model = _quantized(vit, Float8WeightOnlyConfig(granularity=PerTensor()))
-    report = trtforge.compile(model, [torch.randn(1, 3, 32, 32)], dryrun=True)
-    assert any("strictly positive" in f.reason for f in report.fallback), [f.reason for f in report.fallback]

@@ -34,13 +34,9 @@ def weights(w: Any) -> torch.Tensor | None:
     """
     if w is None:
         return None
-<<<<<<< HEAD
-    arr = np.array(w, copy=True)
+    arr = np.asarray(w)
     if arr.dtype == object:  # FP8, INT4 and FP4 weights: the bindings hand out no buffer for them
         raise NotImplementedError(f"{w.dtype} weights cannot be read through TensorRT's Python bindings")
-=======
-    arr = np.asarray(w)
->>>>>>> main
     if arr.size == 0:
         return None
     if not arr.flags.writeable:  # torch wants writable memory; it is only read here
