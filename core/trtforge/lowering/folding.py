@@ -141,6 +141,7 @@ def fold_constants(gm: GraphModule) -> FoldResult:
     result.not_folded.extend(failed)
     const = {n for n in const if n in values}
     memo: dict[Node, frozenset] = {}
+    quantized: dict[Node, bool] = {}
     frontier = [n for n in order if n in const and any(u not in const for u in n.users)]
     attrs = {_identity(t): n for n, t in weights.items()}
     done: set[Node] = set()
@@ -150,7 +151,7 @@ def fold_constants(gm: GraphModule) -> FoldResult:
             continue
         done.add(node)
         why = _refusal(node, values[node], _source_bytes(node, weights, memo)) or _dequantization(
-            values[node], [weights[w] for w in _sources(node, weights, memo)])
+            node, values, quantized)
         if why is None:
             _replace(gm, node, values[node], attrs, result)
             continue
@@ -176,17 +177,32 @@ def _refusal(node: Node, value: Any, source_bytes: int) -> str | None:
     return None
 
 
-def _dequantization(value: Any, sources: list[torch.Tensor]) -> str | None:
+def _dequantization(node: Node, values: dict[Node, Any], memo: dict[Node, bool]) -> str | None:
+    value = values[node]
     if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.dtype in _QUANTIZED:
         return None
-    if any(w.dtype in _QUANTIZED for w in sources):
+    if _from_quantized(node, values, memo):
         return "a dequantization of int8/float8 weights stays: TensorRT needs the quantized weights for INT8/FP8 layers"
     return None
 
 
+def _from_quantized(node: Node, values: dict[Node, Any], memo: dict[Node, bool]) -> bool:
+    """Whether an int8/float8 value feeds this constant node (through other constant nodes)."""
+    if node not in memo:
+        memo[node] = False  # cycles cannot occur; this only stops re-entry
+        value = values.get(node)
+        memo[node] = (isinstance(value, torch.Tensor) and value.dtype in _QUANTIZED) or any(
+            _from_quantized(p, values, memo) for p in node.all_input_nodes if p in values)
+    return memo[node]
+
+
 def _identity(t: torch.Tensor) -> tuple:
     """What makes two tensors the same data: storage, offset, shape, strides, dtype."""
-    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+    try:
+        ptr = t.untyped_storage().data_ptr()
+    except RuntimeError:  # a wrapper subclass (torchao's quantized weights) has no storage of its own
+        return (id(t),)
+    return (ptr, t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
 
 
 def _replace(gm: GraphModule, node: Node, value: torch.Tensor, attrs: dict[tuple, Node], result: FoldResult) -> None:
