@@ -59,7 +59,7 @@ def run_reference(net: Network, inputs: Sequence[torch.Tensor], keep: bool = Fal
     from .reference import run_network
 
     feed = {name: t.detach().cpu().contiguous() for name, t in zip(net.input_names, inputs)}
-    return run_network(net.network, feed, keep_intermediates=keep)
+    return run_network(net.network, feed, keep_intermediates=keep, constants=net.ctx.bf16_constants)
 
 
 def validate(

@@ -10,7 +10,7 @@ catches both reference bugs and converters that build something unexpected.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -228,6 +228,7 @@ def run_network(
     *,
     outputs: Sequence[str] | None = None,
     keep_intermediates: bool = False,
+    constants: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Execute ``network`` on CPU with torch and return tensors by name.
 
@@ -235,14 +236,15 @@ def run_network(
     a shape that fits the declared one. By default the network outputs are returned;
     ``outputs`` names other tensors to return instead (any tensor of the network), and
     ``keep_intermediates=True`` returns every tensor (inputs included), so a caller can
-    find the first layer where two executions diverge.
+    find the first layer where two executions diverge. ``constants`` gives constant layers'
+    values by layer name where the bindings cannot hand them out (bfloat16 weights).
     """
     from trtforge.backend import trt
 
     env: dict[str, Any] = dict(_validate_inputs(network, inputs))
     pending = [network.get_layer(i) for i in range(network.num_layers)]
     lazy = any(_layer_type(trt, layer) == "CONDITION" for layer in pending)
-    state: dict = {}
+    state: dict = {"constants": dict(constants or {})}
     # Layers come in topological order unless set_input rewired one; defer those.
     while pending:
         deferred = []
