@@ -2,6 +2,7 @@
 types TensorRT lacks stay in PyTorch per node, with the reason (scope 7)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 import trtforge
@@ -55,3 +56,91 @@ def test_complex_nodes_stay_in_pytorch_and_the_rest_converts(toy_manager):
         dtype_ops = {f.op for f in report.fallback if f.category == Reason.DTYPE.value}
         assert {"aten::view_as_complex.default", "aten::view_as_real.default"} <= dtype_ops
         assert report.built and any(e.status == "built" for e in report.engines)
+
+
+class _Branchy(torch.nn.Module):
+    def forward(self, x):
+        return x + 1 if x.sum() > 0 else x - 1
+
+
+class _Raises(torch.nn.Module):
+    def forward(self, x):
+        raise KeyError("the model was never configured")
+
+
+@pytest.mark.parametrize("model, x, message, advice", [
+    (_Branchy(), torch.randn(4), "its Python control flow depends on tensor values", True),
+    (torch.nn.Linear(4, 4), torch.randn(2, 3), r"it does not accept the inputs given \(2x3@float32\)", False),
+    (_Raises(), torch.randn(2), r"the model raised KeyError: 'the model was never configured' when run", False),
+])
+def test_export_failures_are_told_apart(toy_manager, model, x, message, advice):
+    with pytest.raises(trtforge.ExportError, match=message) as info:
+        trtforge.compile(model, [x])
+    assert ("torch.compile(model, backend='trtforge')" in str(info.value)) == advice
+
+
+def test_a_disabled_pack_that_would_convert_is_named(toy_manager):
+    torchvision = pytest.importorskip("torchvision")
+    from trtforge.plugins.manager import PackRecord
+
+    toy_manager.records["detection"] = PackRecord("detection", "blocked", "trtforge-detection",
+                                                  error="blocked (TRTFORGE_DISABLE_PACKS)")
+
+    class Pool(torch.nn.Module):
+        def forward(self, x, boxes):
+            return torchvision.ops.roi_align(torch.relu(x), boxes, 2)
+
+    boxes = torch.tensor([[0, 0.0, 0.0, 3.0, 3.0]])
+    report = trtforge.compile(Pool(), [torch.randn(1, 2, 4, 4), boxes], min_block_size=1, dryrun=True)
+    (entry,) = [f for f in report.fallback if f.op.startswith("torchvision::roi_align")]
+    assert "pack 'detection' (trtforge-detection), which converts it, is installed but not loaded: blocked " \
+           "(TRTFORGE_DISABLE_PACKS)" in entry.reason
+    assert any(w.startswith("Pack 'detection'") and "1 node(s) stay in PyTorch" in w for w in report.warnings)
+
+
+def test_a_forced_backend_that_is_missing_says_which_is_installed(monkeypatch):
+    import importlib.util
+
+    from trtforge import backend
+
+    missing = next((b for b in ("tensorrt", "tensorrt_rtx") if importlib.util.find_spec(backend.BACKENDS[b]) is None), None)
+    if missing is None:
+        pytest.skip("both TensorRT backends are installed: none is missing to force")
+    other = next(b for b in ("tensorrt", "tensorrt_rtx") if b != missing)
+    monkeypatch.setenv("TRTFORGE_BACKEND", missing)
+    backend._reset_for_tests()
+    try:
+        with pytest.raises(trtforge.BackendUnavailable) as info:
+            backend.load()
+    finally:
+        monkeypatch.delenv("TRTFORGE_BACKEND")
+        backend._reset_for_tests()
+    text = str(info.value)
+    assert text.startswith(f"TRTFORGE_BACKEND={missing} asks for {missing}, which is not installed")
+    if importlib.util.find_spec(backend.BACKENDS[other]) is not None:
+        assert f"{other} is installed: unset TRTFORGE_BACKEND (or set it to {other})" in text
+
+
+def test_validation_reads_bfloat16_weights():
+    """TensorRT's bindings return bfloat16 weights without values; the reference executor reads
+    them from what the conversion handed over (a model with bf16 weights failed validation)."""
+    pytest.importorskip("trtforge_vision")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(16, 8)).to(torch.bfloat16).eval()
+    x = torch.randn(2, 3, 4, 4, dtype=torch.bfloat16)
+    report = trtforge.compile(model, [x], min_block_size=1, validate=True, precision="bfloat16").trtforge_report
+    (engine,) = report.engines
+    assert engine.status == "built" and engine.validation["rel_err"] < 2e-2
+
+
+def test_an_unbounded_data_dependent_size_gets_the_intended_message(toy_manager):
+    class FromData(torch.nn.Module):
+        def forward(self, x):
+            n = x.sum().long().item()
+            torch._check(n >= 0)
+            y = torch.ones(n) * 2  # ones stays in PyTorch: its unbounded size would enter an engine
+            return torch.relu(y + y)
+
+    with pytest.raises(trtforge.ConversionError, match="dimension u0 has no finite bound .*torch._check"):
+        trtforge.compile(FromData(), [torch.ones(4, 4)], min_block_size=1)

@@ -351,6 +351,7 @@ def compile_graph(
         gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
         report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
         _record_fallback(report, part)
+        _note_unloaded_packs(report, manager)
     if cfg.require_full_compilation and part.fallback:
         lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
         raise CompilationError(
@@ -464,6 +465,23 @@ def _engine_report(name: str, nodes: Sequence[Node], status: str) -> EngineRepor
     compute = [n for n in nodes if is_compute(n)]
     ops = sorted({qualified_op_name(n.target) for n in compute})
     return EngineReport(name=name, nodes=len(compute), ops=ops, status=status)
+
+
+def _note_unloaded_packs(report: CompileReport, manager: PackManager) -> None:
+    """Nodes left to PyTorch for want of a converter that an installed but disabled (or failed)
+    pack has: say so on each, and once per pack in the warnings."""
+    from .plugins.registry import unloaded_pack_note
+
+    counts: dict[str, list[str]] = {}
+    for f in report.fallback:
+        if f.category == Reason.NO_CONVERTER.value:
+            note = unloaded_pack_note(f.op, manager.records)
+            if note:
+                f.reason += f"; {note}"
+                counts.setdefault(note, []).append(f.op)
+    for note, ops in counts.items():
+        report.warnings.append(f"{note[0].upper()}{note[1:]}; {len(ops)} node(s) stay in PyTorch for want of it "
+                               f"({', '.join(sorted(set(ops)))}); enable it to convert them")
 
 
 def _record_fallback(report: CompileReport, part: PartitionResult) -> None:

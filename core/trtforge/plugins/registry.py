@@ -63,7 +63,9 @@ class Selection:
         for r in self.rejections:
             if r.reason is Reason.BACKEND:
                 return r
-        return self.rejections[0] if self.rejections else Rejection(Reason.NO_CONVERTER)
+        # a converter the `packs` setting excluded explains nothing when an allowed one refused
+        considered = [r for r in self.rejections if r.reason is not Reason.PACK_EXCLUDED]
+        return (considered or self.rejections or [Rejection(Reason.NO_CONVERTER)])[0]
 
 
 def is_random(target: Any) -> bool:
@@ -87,6 +89,18 @@ def pack_hint(name: str) -> str | None:
     for prefix in sorted(PACK_HINTS, key=len, reverse=True):
         if name == prefix or (prefix.endswith("::") and name.startswith(prefix)):
             return PACK_HINTS[prefix]
+    return None
+
+
+def unloaded_pack_note(op: str, records: Mapping[str, Any]) -> str | None:
+    """For an op no loaded pack converts: the installed pack that converts it but is not loaded
+    (disabled by TRTFORGE_DISABLE_PACKS / TRTFORGE_LOAD_PACKS, or failed), in words; else None."""
+    name = op.rsplit(".", 1)[0] if "::" in op and "." in op.split("::", 1)[1] else op
+    dist = pack_hint(name)
+    for rec in records.values():
+        if dist and rec.status != "loaded" and rec.distribution == dist:
+            how = "may convert" if dist == PACK_HINTS["aten::"] else "converts"
+            return f"pack {rec.name!r} ({dist}), which {how} it, is installed but not loaded: {rec.error or rec.status}"
     return None
 
 
