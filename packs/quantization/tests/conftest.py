@@ -19,3 +19,12 @@ def quant_pack(trtforge_pack):
 
     trtforge_pack("vision", vision)
     return trtforge_pack("quant", quant)
+
+
+@pytest.fixture
+def transformers_pack(trtforge_pack):
+    """The transformers pack too (LLaMA's attention, RMS norm and rotary embedding)."""
+    pytest.importorskip("transformers", reason="the LLaMA model comes from transformers")
+    from trtforge_transformers import pack as transformers
+
+    return trtforge_pack("transformers", transformers)

@@ -7,7 +7,7 @@ import torch
 import trtforge
 from trtforge.testing import check_converts
 
-from models import Decoder
+from models import Llama
 
 ao = torch.ops.torchao
 
@@ -32,15 +32,15 @@ def _weight_dequantizers(result) -> list[str]:
     return found
 
 
-def _decoder_checks(config, rtol=None) -> trtforge.CompileReport:
-    model = _quantized(Decoder(layers=1), config)
-    result = check_converts(model, [torch.randn(1, 16, 128)], rtol=rtol)
+def _decoder_checks(config):
+    model = _quantized(Llama(), config)
+    result = check_converts(model, [torch.randint(0, 256, (1, 16))])
     assert len(result.report.engines) == 1 and result.report.coverage == 1.0
     return result
 
 
 @pytest.mark.slow
-def test_int8_weight_only_decoder(quant_pack):
+def test_int8_weight_only_decoder(quant_pack, transformers_pack):
     from torchao.quantization import Int8WeightOnlyConfig
 
     result = _decoder_checks(Int8WeightOnlyConfig())
@@ -48,7 +48,7 @@ def test_int8_weight_only_decoder(quant_pack):
     assert _weight_dequantizers(result).count("INT8") == 8  # q, k, v, o, gate, up, down, lm_head
 
 
-def test_int4_weight_only_group_wise_decoder(quant_pack):
+def test_int4_weight_only_group_wise_decoder(quant_pack, transformers_pack):
     from torchao.quantization import IntxWeightOnlyConfig, PerGroup
 
     result = _decoder_checks(IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(32)))
