@@ -108,13 +108,9 @@ def test_a_forced_backend_that_is_missing_says_which_is_installed(monkeypatch):
         pytest.skip("both TensorRT backends are installed: none is missing to force")
     other = next(b for b in ("tensorrt", "tensorrt_rtx") if b != missing)
     monkeypatch.setenv("TRTFORGE_BACKEND", missing)
-    backend._reset_for_tests()
-    try:
-        with pytest.raises(trtforge.BackendUnavailable) as info:
-            backend.load()
-    finally:
-        monkeypatch.delenv("TRTFORGE_BACKEND")
-        backend._reset_for_tests()
+    monkeypatch.setattr(backend, "_loaded", None)  # choose the default anew (restored after the test)
+    with pytest.raises(trtforge.BackendUnavailable) as info:
+        backend.load()
     text = str(info.value)
     assert text.startswith(f"TRTFORGE_BACKEND={missing} asks for {missing}, which is not installed")
     if importlib.util.find_spec(backend.BACKENDS[other]) is not None:

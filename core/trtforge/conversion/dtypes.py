@@ -10,7 +10,7 @@ from .. import backend as _backend
 _NAMES = {
     torch.float32: "FLOAT", torch.float16: "HALF", torch.bfloat16: "BF16",
     torch.int32: "INT32", torch.int64: "INT64", torch.int8: "INT8",
-    torch.uint8: "UINT8", torch.bool: "BOOL",
+    torch.uint8: "UINT8", torch.bool: "BOOL", torch.float8_e4m3fn: "FP8",
 }
 
 
@@ -32,10 +32,25 @@ def missing_dtypes(node: Any) -> list[str]:
             return [t for v in val for t in tensors(v)]
         return []
 
-    out = [f"result: {t.dtype}" for t in tensors(node.meta.get("val")) if t.dtype in MISSING][:1]
+    out = [f"result: {t.dtype}" for t in tensors(_read_results(node)) if t.dtype in MISSING][:1]
     for p in node.all_input_nodes:
         out += [f"input {p.name}: {t.dtype}" for t in tensors(p.meta.get("val")) if t.dtype in MISSING][:1]
     return out
+
+
+def _read_results(node: Any) -> Any:
+    """The node's results that something reads: an unread output of a multi-output op (the RNG
+    state of a fused attention kernel) never becomes a TensorRT tensor."""
+    import operator
+
+    val = node.meta.get("val")
+    if not isinstance(val, (list, tuple)):
+        return val
+    users = list(getattr(node, "users", ()))
+    if not all(u.op == "call_function" and u.target is operator.getitem for u in users):
+        return val
+    read = {int(u.args[1]) for u in users if u.users}  # export leaves a getitem per output, read or not
+    return [val[i] for i in sorted(read) if i < len(val)]
 
 
 def to_trt(dtype: torch.dtype, trt: Any = None) -> Any:

@@ -16,7 +16,10 @@ Rules (the report's ``folding`` entry says what each one left unfolded):
   a factory) is folded only up to :data:`GROWTH_LIMIT_BYTES`; above it the subgraph
   stays in the graph (TensorRT computes it from the smaller inputs), and an
   ``expand`` of a constant and a plain fill (``zeros``, ``full``) always stay (a stride-0
-  slice or a fill layer costs no memory).
+  slice or a fill layer costs no memory);
+* a float value computed from int8/float8 weights (a dequantization) always stays: folded,
+  the engine would hold float weights, and TensorRT runs a layer in INT8/FP8 only when its
+  weights reach it quantized (through a dequantize layer).
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ _FACTORIES = {aten.arange.default, aten.arange.start, aten.arange.start_step, at
           aten.empty_permuted.default, aten.scalar_tensor.default, aten.new_full.default, aten.new_zeros.default,
           aten.new_ones.default, aten.new_empty.default, aten.full_like.default, aten.zeros_like.default,
           aten.ones_like.default, aten.empty_like.default}
+#: weight types a dequantization starts from
+_QUANTIZED = (torch.int8, torch.float8_e4m3fn, torch.float8_e5m2)
 _BROADCASTS = {aten.expand.default, aten.expand_copy.default, aten.broadcast_to.default,
                torch.ops.prims.broadcast_in_dim.default}
 
@@ -136,6 +141,7 @@ def fold_constants(gm: GraphModule) -> FoldResult:
     result.not_folded.extend(failed)
     const = {n for n in const if n in values}
     memo: dict[Node, frozenset] = {}
+    quantized: dict[Node, bool] = {}
     frontier = [n for n in order if n in const and any(u not in const for u in n.users)]
     attrs = {_identity(t): n for n, t in weights.items()}
     done: set[Node] = set()
@@ -144,7 +150,8 @@ def fold_constants(gm: GraphModule) -> FoldResult:
         if node in done or node not in const:
             continue
         done.add(node)
-        why = _refusal(node, values[node], _source_bytes(node, weights, memo))
+        why = _refusal(node, values[node], _source_bytes(node, weights, memo)) or _dequantization(
+            node, values, quantized)
         if why is None:
             _replace(gm, node, values[node], attrs, result)
             continue
@@ -170,9 +177,32 @@ def _refusal(node: Node, value: Any, source_bytes: int) -> str | None:
     return None
 
 
+def _dequantization(node: Node, values: dict[Node, Any], memo: dict[Node, bool]) -> str | None:
+    value = values[node]
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.dtype in _QUANTIZED:
+        return None
+    if _from_quantized(node, values, memo):
+        return "a dequantization of int8/float8 weights stays: TensorRT needs the quantized weights for INT8/FP8 layers"
+    return None
+
+
+def _from_quantized(node: Node, values: dict[Node, Any], memo: dict[Node, bool]) -> bool:
+    """Whether an int8/float8 value feeds this constant node (through other constant nodes)."""
+    if node not in memo:
+        memo[node] = False  # cycles cannot occur; this only stops re-entry
+        value = values.get(node)
+        memo[node] = (isinstance(value, torch.Tensor) and value.dtype in _QUANTIZED) or any(
+            _from_quantized(p, values, memo) for p in node.all_input_nodes if p in values)
+    return memo[node]
+
+
 def _identity(t: torch.Tensor) -> tuple:
     """What makes two tensors the same data: storage, offset, shape, strides, dtype."""
-    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
+    try:
+        ptr = t.untyped_storage().data_ptr()
+    except RuntimeError:  # a wrapper subclass (torchao's quantized weights) has no storage of its own
+        return (id(t),)
+    return (ptr, t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
 
 
 def _replace(gm: GraphModule, node: Node, value: torch.Tensor, attrs: dict[tuple, Node], result: FoldResult) -> None:

@@ -11,10 +11,16 @@ reference at the same output):
 The floor keeps well-conditioned outputs from demanding more than the format holds; the scale
 leaves room for TensorRT rounding and accumulating in another order than PyTorch; the ceiling
 refuses outputs that are wrong whoever computes them (an overflow's ``inf`` meets the ceiling).
+
+A network that quantizes run-time tensors (activations) may differ from PyTorch's fake-quant
+model by rounding flips (:mod:`.quantized`): the tolerance is at least ``e_flips``, the
+measured perturbation of the most perturbed quantized tensor.
 """
 from __future__ import annotations
 
 import torch
+
+from ..errors import ValidationError
 
 #: rel_err above which validation fails, by precision (at float16/bfloat16: the floor)
 TOLERANCE = {torch.float32: 1e-3, torch.float16: 2e-2, torch.bfloat16: 6e-2}
@@ -24,14 +30,38 @@ SCALE = 4.0
 CEILING = {torch.float16: 1e-1, torch.bfloat16: 2.5e-1}
 
 
-def tolerance(precision: torch.dtype, torch_err: float = 0.0, rtol: float | None = None) -> float:
-    """The relative error accepted for an output PyTorch computes with ``torch_err`` at ``precision``.
+def tolerance(precision: torch.dtype, torch_err: float = 0.0, rtol: float | None = None,
+              flip_err: float = 0.0) -> float:
+    """The relative error accepted for an output PyTorch computes with ``torch_err`` at ``precision``,
+    in a network whose quantizers' rounding flips perturb a quantized tensor by up to ``flip_err``.
 
     ``rtol`` (the ``validate_rtol`` setting) overrides the rule.
     """
     if rtol is not None:
         return rtol
+    return max(flip_err, _float_tolerance(precision, torch_err))
+
+
+def _float_tolerance(precision: torch.dtype, torch_err: float) -> float:
     if precision not in CEILING:
         return TOLERANCE.get(precision, TOLERANCE[torch.float32])
     scaled = SCALE * torch_err if torch_err == torch_err else float("inf")  # NaN: as bad as it gets
     return min(CEILING[precision], max(TOLERANCE[precision], scaled))
+
+
+def errors(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
+    """``(max_abs_err, rel_err)`` with ``rel_err = ||out-ref|| / ||ref||``."""
+    if out.shape != ref.shape:
+        raise ValidationError(f"shape {tuple(out.shape)} != PyTorch's {tuple(ref.shape)}")
+    o, r = out.detach().double().cpu(), ref.detach().double().cpu()
+    if o.numel() == 0:
+        return 0.0, 0.0
+    both_nan = o.isnan() & r.isnan()  # NaN where PyTorch has NaN is a match
+    diff = torch.where(both_nan, torch.zeros_like(o), o - r).nan_to_num(nan=float("inf"))
+    r = torch.where(both_nan, torch.zeros_like(r), r)
+    max_abs = diff.abs().max().item()
+    denom = r.norm().item()
+    rel = diff.norm().item() / denom if denom > 0 else (0.0 if max_abs == 0 else float("inf"))
+    if not out.dtype.is_floating_point and max_abs != 0:
+        rel = max(rel, 1.0)  # index/bool outputs must match exactly
+    return max_abs, rel

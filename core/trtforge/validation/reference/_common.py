@@ -38,8 +38,10 @@ def weights(w: Any, ctx: Any = None) -> torch.Tensor | None:
     if w is None:
         return None
     arr = np.asarray(w)
-    if arr.dtype == object and ctx is not None and int(w.size):
-        return _given(ctx, int(w.size))
+    if arr.dtype == object:  # BF16, FP8, INT4 and FP4 weights: the bindings hand out no data for them
+        if ctx is not None and int(w.size):
+            return _given(ctx, int(w.size))
+        raise NotImplementedError(f"{w.dtype} weights cannot be read through TensorRT's Python bindings")
     if arr.size == 0:
         return None
     if not arr.flags.writeable:  # torch wants writable memory; it is only read here
