@@ -407,3 +407,18 @@ def test_training_ir_composites_are_rewritten_without_a_retrace():
     # nothing is rewritten into an op no pack converts
     gm = torch.export.export(model, (x,), strict=False).module()
     assert canonicalize(gm.graph, set()) == 0
+
+
+def test_a_graph_that_converts_whole_is_one_engine_whatever_min_block_size(toy_manager):
+    """min_block_size avoids tiny engines between PyTorch segments; with no PyTorch segment at all
+    there is nothing to avoid (a three-node head stayed in PyTorch under the default of 5)."""
+    class Head(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x * 2 + x)
+
+    rep = trtforge.compile(Head(), [torch.randn(2, 4)], dryrun=True)  # default min_block_size=5
+    assert [e.nodes for e in rep.engines] == [3] and not rep.fallback
+    # one node that stays in PyTorch: the rule is back, each run is below the minimum
+    rep = trtforge.compile(Head(), [torch.randn(2, 4)], dryrun=True, torch_executed_ops={"aten::add"})
+    assert rep.engines == [] and {f.category for f in rep.fallback} >= {
+        "its TensorRT segment is smaller than min_block_size"}

@@ -57,8 +57,6 @@ def check_output_path(path: str | os.PathLike[str], what: str = "output") -> Pat
         raise _error(p, what, OSError(errno.ENOENT, f"directory {str(parent)!r} does not exist"))
     if not os.access(parent, os.W_OK | os.X_OK):
         raise _error(p, what, OSError(errno.EACCES, f"directory {str(parent)!r} is not writable"))
-    if p.exists() and not os.access(p, os.W_OK) and not os.access(parent, os.W_OK):
-        raise _error(p, what, OSError(errno.EACCES, "the file is not writable"))
     return p
 
 

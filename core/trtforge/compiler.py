@@ -134,6 +134,7 @@ def _compile_exported(model: torch.nn.Module, specs: Sequence[Input], examples: 
     if not cfg.refittable:
         del ep  # its graph (and every FakeTensor in it) is not needed past lowering
     report.decompositions, report.passes = lowered.decompositions, lowered.passes
+    report.folding = lowered.folding
     report.timings_s.update(lowered.timings)
     weights = model_weights(model, WRAPPED) if cfg.precision != torch.float32 else None
     result = compile_graph(lowered.gm, specs, examples, cfg, manager, report, target, weights)
@@ -350,6 +351,7 @@ def compile_graph(
         gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
         report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
         _record_fallback(report, part)
+        _note_unloaded_packs(report, manager)
     if cfg.require_full_compilation and part.fallback:
         lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
         raise CompilationError(
@@ -463,6 +465,23 @@ def _engine_report(name: str, nodes: Sequence[Node], status: str) -> EngineRepor
     compute = [n for n in nodes if is_compute(n)]
     ops = sorted({qualified_op_name(n.target) for n in compute})
     return EngineReport(name=name, nodes=len(compute), ops=ops, status=status)
+
+
+def _note_unloaded_packs(report: CompileReport, manager: PackManager) -> None:
+    """Nodes left to PyTorch for want of a converter that an installed but disabled (or failed)
+    pack has: say so on each, and once per pack in the warnings."""
+    from .plugins.registry import unloaded_pack_note
+
+    counts: dict[str, list[str]] = {}
+    for f in report.fallback:
+        if f.category == Reason.NO_CONVERTER.value:
+            note = unloaded_pack_note(f.op, manager.records)
+            if note:
+                f.reason += f"; {note}"
+                counts.setdefault(note, []).append(f.op)
+    for note, ops in counts.items():
+        report.warnings.append(f"{note[0].upper()}{note[1:]}; {len(ops)} node(s) stay in PyTorch for want of it "
+                               f"({', '.join(sorted(set(ops)))}); enable it to convert them")
 
 
 def _record_fallback(report: CompileReport, part: PartitionResult) -> None:

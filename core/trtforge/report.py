@@ -52,6 +52,8 @@ class CompileReport:
     fallback: list[FallbackEntry] = field(default_factory=list)
     decompositions: list[str] = field(default_factory=list)
     passes: list[str] = field(default_factory=list)
+    #: constant folding: constants made, nodes replaced, and what was left unfolded and why
+    folding: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     packs: list[str] = field(default_factory=list)
     precision: str = "float32"

@@ -87,8 +87,6 @@ def test_output_paths_are_checked_with_the_reason(tmp_path, make, reason):
 
 
 def test_save_checks_its_path_before_exporting(tmp_path, toy_manager):
-    from tests.test_cache import Small  # noqa: F401 - a model the toy pack converts
-
     class M(torch.nn.Module):
         def forward(self, x):
             return torch.relu(x + x)

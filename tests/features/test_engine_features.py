@@ -141,7 +141,7 @@ def test_timing_cache_file_round_trip_with_the_real_api(tmp_path):
     data = path.read_bytes()
     with pytest.warns(DeprecationWarning):
         timing_cache.load(config, str(path))
-    assert config.get_timing_cache() is not None and path.read_bytes() == data
+        assert config.get_timing_cache() is not None and path.read_bytes() == data
 
 
 def test_weight_streaming_program_reaches_the_runtime():

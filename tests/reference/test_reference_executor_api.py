@@ -59,16 +59,16 @@ def test_input_validation(feeds: dict, match: str, hand: Any, trt: Any) -> None:
 
 def test_unsupported_layer_names_layer_and_type(hand: Any, trt: Any) -> None:
     h = hand()
-    x = h.input("x", trt.float32, (2,))
-    scale = h.const(np.array(0.5, dtype=np.float32), ())
-    q = h.net.add_quantize(x, scale, trt.int8)
+    x = h.input("x", trt.float32, (2, 32))
+    # FP4 dynamic (block) quantization: a layer the reference executor does not implement
+    q = h.net.add_dynamic_quantize(x, 1, 16, trt.DataType.FP4, trt.DataType.FP8)
     q.name = "my_quant"
     h.output(q.get_output(0), "y")
     with pytest.raises(NotImplementedError) as info:
-        run_network(h.net, {"x": torch.ones(2)})
+        run_network(h.net, {"x": torch.ones(2, 32)})
     assert isinstance(info.value, UnsupportedLayerError) and isinstance(info.value, ReferenceExecutionError)
-    assert "my_quant" in str(info.value) and "QUANTIZE" in str(info.value)
-    assert "QUANTIZE" not in supported_layer_types()
+    assert "my_quant" in str(info.value) and "DYNAMIC_QUANTIZE" in str(info.value)
+    assert "DYNAMIC_QUANTIZE" not in supported_layer_types()
 
 
 def test_shape_disagreement_with_tensorrt_is_reported(hand: Any, trt: Any, monkeypatch: Any) -> None:
@@ -88,8 +88,10 @@ def test_dtype_maps_and_supported_list(trt: Any) -> None:
                         ("UINT8", torch.uint8), ("BOOL", torch.bool)]:
         assert torch_dtype(getattr(trt.DataType, name)) == dtype
         assert trt_dtype(dtype) == getattr(trt.DataType, name)
+    assert torch_dtype(trt.DataType.FP8) == torch.float8_e4m3fn
+    assert torch_dtype(trt.DataType.INT4) == torch.int8  # INT4 values are held in int8 tensors
     with pytest.raises(UnsupportedLayerError):
-        torch_dtype(trt.DataType.FP8)
+        torch_dtype(trt.DataType.FP4)
     assert set(reference.__all__) >= {"run_network", "ReferenceExecutionError"}
     required = {
         "CONSTANT", "ACTIVATION", "UNARY", "ELEMENTWISE", "CAST", "SHUFFLE", "CONCATENATION", "SLICE",

@@ -397,3 +397,29 @@ def test_symbolic_shape_expressions_are_safe():
     for bad in ("__import__('os')", "i0_0.real", "(lambda: 1)()", "[1][0]", "i0_0 if 1 else 2", "1.5", "open('x')"):
         with pytest.raises((ValueError, SyntaxError)):
             eval_shape_expr(bad, {"i0_0": 1})
+
+
+@pytest.mark.parametrize("tamper, message", [
+    # the engine's bytes rewritten, with a CRC that matches them: only the sha256 can tell
+    ("rewrite", "engine 'relu_engine' is corrupted: its bytes have sha256"),
+    # the engine's member removed from the archive (its central-directory entry too)
+    ("remove", "is missing from the archive"),
+])
+def test_inspect_says_ok_only_when_every_engine_is_whole(saved, tmp_path, capsys, tamper, message):
+    from trtforge.cli import inspect as cli
+
+    bad = tmp_path / f"{tamper}.pt2"
+    with zipfile.ZipFile(saved) as zin, zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if _is_engine_weight(info.filename) and len(data) > 1000:
+                if tamper == "remove":
+                    continue
+                data = _flip_engine_byte(data)
+            zout.writestr(info, data)
+    assert cli.main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "CorruptedProgramError" in err and "copy the file again, or recompile and save" in err
+    assert message in err and "relu_engine" in err, err
+    assert cli.main([str(saved)]) == 0
+    assert "integrity:       ok (CRC of every archive member and sha256 of every engine checked)" in capsys.readouterr().out

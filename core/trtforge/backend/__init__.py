@@ -13,6 +13,7 @@ The module is imported lazily, on first use of :data:`trt`, so that
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -205,6 +206,15 @@ def load(backend: str | None = None) -> tuple[str, ModuleType]:
         _loaded = (cand, mod)
         return _loaded
     _load_error = "; ".join(errors)
+    forced = os.environ.get("TRTFORGE_BACKEND", "").strip()
+    if forced:
+        other = next(b for b in BACKENDS if b != forced)
+        there = importlib.util.find_spec(BACKENDS[other]) is not None
+        raise BackendUnavailable(
+            f"TRTFORGE_BACKEND={forced} asks for {forced}, which is not installed ({_load_error})"
+            + (f"; {other} is installed: unset TRTFORGE_BACKEND (or set it to {other}) to use it," if there else ";")
+            + f" or install {forced} with `{_INSTALL_HINT[forced]}`"
+        )
     raise BackendUnavailable(
         "no TensorRT backend is installed (" + _load_error + "). Install full TensorRT with "
         f"`{_INSTALL_HINT['tensorrt']}` or TensorRT-RTX with `{_INSTALL_HINT['tensorrt_rtx']}`."

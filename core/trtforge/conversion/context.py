@@ -30,6 +30,12 @@ class ConversionContext:
         self.current_node: torch.fx.Node | None = None
         #: weights handed to TensorRT by pointer must outlive the build
         self._keepalive: list[torch.Tensor] = []
+        #: bfloat16 constants by layer name: the bindings cannot hand their data back to the
+        #: reference executor (validation passes these instead)
+        self.bf16_constants: dict[str, torch.Tensor] = {}
+        #: bfloat16 weights handed over since the last layer was named (a layer's second and later
+        #: weights, e.g. a convolution's bias, are kept as ``NAME#1``, ``NAME#2``)
+        self._pending_bf16: list[torch.Tensor] = []
         self._layer_count = 0
         #: refittable compiles: the tracker of where weights came from (trtforge.refit.tracker)
         self.tracker: Any = None
@@ -42,6 +48,9 @@ class ConversionContext:
         base = self.current_node.name if self.current_node is not None else "trtforge"
         self._layer_count += 1
         layer.name = f"{base}/{suffix or layer.type.name.lower()}_{self._layer_count}"
+        for i, t in enumerate(self._pending_bf16):
+            self.bf16_constants[layer.name if i == 0 else f"{layer.name}#{i}"] = t
+        self._pending_bf16 = []
         return layer
 
     def out(self, layer: Any, suffix: str = "", index: int = 0) -> Any:
@@ -129,6 +138,8 @@ class ConversionContext:
         if t.numel() == 0:
             return self.trt.Weights(dtypes.to_trt(t.dtype))
         w = self.trt.Weights(dtypes.to_trt(t.dtype), t.data_ptr(), t.numel())
+        if t.dtype == torch.bfloat16:
+            self._pending_bf16.append(t)  # recorded under the layer's name (see name())
         if self.tracker is not None:
             node = self.current_node.name if self.current_node is not None else "trtforge"
             self._handed.append((w, t, node))

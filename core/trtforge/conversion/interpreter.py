@@ -65,9 +65,11 @@ def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
         return min(lo, hi), op, max(lo, hi)
     shape_env = dim.node.shape_env
     vr = shape_env.bound_sympy(expr)
-    try:
+    try:  # an unbounded end is sympy's infinity: int() of it raises (AttributeError in some versions)
+        if not (getattr(vr.lower, "is_finite", False) and getattr(vr.upper, "is_finite", False)):
+            raise ValueError(vr)
         lo, hi = int(vr.lower), int(vr.upper)
-    except (TypeError, OverflowError, ValueError):
+    except (TypeError, OverflowError, ValueError, AttributeError):
         raise ConversionError(
             f"dimension {expr} has no finite bound (a data-dependent size); it cannot be an engine "
             "input dimension. Keep its producer and consumers in one engine, or bound it with "

@@ -15,6 +15,7 @@ from ..settings import CompileSettings, Input
 from . import factories, passes
 from .canonicalize import can_rewrite, canonicalize
 from .export import WRAPPED, ExportError, apply_precision, export
+from .folding import FoldResult
 
 #: ``gm.meta`` key of a refittable compile's weight tracker (lowering -> conversion)
 REFIT_TRACKER = "trtforge_refit_tracker"
@@ -28,6 +29,8 @@ class Lowered:
     decompositions: list[str] = field(default_factory=list)
     passes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: what constant folding did and left (``FoldResult.to_dict``)
+    folding: dict[str, Any] = field(default_factory=dict)
 
 
 @functools.cache
@@ -57,7 +60,10 @@ def lower_graph(gm: GraphModule, settings: CompileSettings, manager: PackManager
     the end) and the names of the passes that ran."""
     ran = []
     for name, fn in passes.CORE_PASSES:
-        fn(gm)
+        out = fn(gm)
+        if isinstance(out, FoldResult):
+            gm.meta["trtforge_folding"] = out.to_dict()
+            name = out.summary()
         ran.append(name)
     for pack, fn in manager.lowering_passes():
         out = fn(gm, settings)
@@ -115,7 +121,8 @@ def lower_exported(ep: torch.export.ExportedProgram, settings: CompileSettings, 
         gm.meta[REFIT_TRACKER] = tracker
     else:
         gm, more = lower_graph(gm, settings, manager)
-    return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1})
+    return Lowered(gm, fired, ran + more, {"lowering": time.perf_counter() - t1},
+                   folding=gm.meta.get("trtforge_folding", {}))
 
 
 def _functional_variant(op: Any) -> Any:

@@ -106,12 +106,40 @@ def export(model: torch.nn.Module, specs: Sequence[Input], examples: Sequence[to
                 "the model constrains the dynamic dimensions differently from the trtforge.Input "
                 "ranges:\n" + "\n".join(f"  - {p}" for p in problems)
             ) from exc
-        raise ExportError(
-            f"torch.export could not capture the model ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+        raise ExportError(_why_export_failed(exc, specs)) from exc
+
+
+#: words of PyTorch's messages about tensors that do not fit an op (shapes, ranks, dtypes)
+_INPUT_MISMATCH = re.compile(r"shape|size|dtype|scalar type|channels|dimension|\bdims?\b|rank|but got|expected",
+                             re.IGNORECASE)
+
+
+def _why_export_failed(exc: BaseException, specs: Sequence[Input]) -> str:
+    """torch.export's failure in three classes, each with its own fix: data-dependent control flow
+    (the only one torch.compile helps with), inputs the model does not accept, the model's own error."""
+    first = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    inputs = ", ".join(str(s) for s in specs)
+    chain, e = [], exc
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    if any(type(c).__name__ == "GuardOnDataDependentSymNode" or "data-dependent" in str(c) for c in chain):
+        return (
+            f"torch.export could not capture the model: its Python control flow depends on tensor values ({first}). "
             "Models with data-dependent control flow (e.g. torchvision detectors) can go through "
             "torch.compile(model, backend='trtforge') or trtforge.compile(..., ir='torch_compile'), "
             "which splits the graph where export cannot follow."
-        ) from exc
+        )
+    if isinstance(exc, (RuntimeError, ValueError, TypeError, IndexError)) and _INPUT_MISMATCH.search(str(exc)):
+        return (
+            f"torch.export could not capture the model: it does not accept the inputs given ({inputs}): {first}. "
+            "Check the input shapes and dtypes (trtforge.Input / --input) against what the model expects."
+        )
+    return (
+        f"torch.export could not capture the model: the model raised {first} when run with inputs ({inputs}). "
+        "This is the model's own error: run it in PyTorch on inputs of these shapes to debug it "
+        "(debug=True shows the traceback)."
+    )
 
 
 def _bind_to_signature(model: torch.nn.Module, dyn: tuple[Any, ...] | None) -> tuple[Any, ...] | None:

@@ -7,6 +7,8 @@ from typing import Callable
 import torch
 from torch.fx import GraphModule, Node
 
+from .folding import _fetch, fold_constants, replace_with_constant  # noqa: F401 (re-exported for factories.py)
+
 aten = torch.ops.aten
 
 #: nodes that only check things TensorRT's profiles already guarantee, or do nothing
@@ -96,71 +98,6 @@ def _same_dtype_copy(node: Node, src: Node) -> bool:
         return False
     extra = set(node.kwargs) - {"dtype", "layout", "device", "memory_format"}
     return val.dtype == sval.dtype and val.device == sval.device and not extra
-
-
-def fold_constants(gm: GraphModule) -> int:
-    """Evaluate nodes whose inputs are all weights (e.g. a transposed weight) once, at compile time.
-
-    The result replaces the subgraph as a new buffer; nothing is folded that
-    grows memory (an expand of a weight, say) or that is random.
-    """
-    folded = 0
-    values: dict[Node, torch.Tensor] = {}
-    for node in list(gm.graph.nodes):
-        if node.op == "get_attr":
-            v = _fetch(gm, node.target)
-            if isinstance(v, torch.Tensor):
-                values[node] = v
-            continue
-        if node.op != "call_function" or node.target is operator.getitem:
-            continue
-        if not node.all_input_nodes or not all(p in values for p in node.all_input_nodes):
-            continue
-        if isinstance(node.target, torch._ops.OpOverload) and (
-            torch.Tag.nondeterministic_seeded in node.target.tags or node.target._schema.is_mutable
-        ):
-            continue
-        args = torch.fx.node.map_arg(node.args, lambda n: values[n])
-        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: values[n])
-        try:
-            with torch.no_grad():
-                out = node.target(*args, **kwargs)
-        except Exception:
-            continue
-        if not isinstance(out, torch.Tensor):
-            continue
-        biggest = max(values[p].numel() for p in node.all_input_nodes)
-        if out.numel() > biggest:
-            continue
-        values[node] = out
-    # replace the frontier: folded nodes used by non-folded ones
-    for node, val in values.items():
-        if node.op == "get_attr":
-            continue
-        if any(u not in values for u in node.users):
-            replace_with_constant(gm, node, f"_folded_{node.name}", val.contiguous())
-            folded += 1
-    gm.graph.eliminate_dead_code()
-    return folded
-
-
-def replace_with_constant(gm: GraphModule, node: Node, name: str, value: torch.Tensor) -> Node:
-    """Make ``value`` a (non-persistent) buffer of ``gm`` and read it where ``node`` was used."""
-    gm.register_buffer(name, value, persistent=False)
-    with gm.graph.inserting_before(node):
-        const = gm.graph.get_attr(name)
-    const.meta = dict(node.meta)
-    node.replace_all_uses_with(const)
-    return const
-
-
-def _fetch(gm: torch.nn.Module, target: str):
-    obj = gm
-    for part in target.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
 
 
 CORE_PASSES: list[tuple[str, Callable[[GraphModule], object]]] = [

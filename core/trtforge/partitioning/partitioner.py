@@ -127,8 +127,11 @@ class Partitioner:
     def _check(self, groups: list[list[Node]], supported: set[Node], fallback: dict[Node, list[Rejection]]) -> bool:
         """Demote nodes that make a partition unusable; True if anything changed."""
         changed = False
-        # Full compilation means one engine for everything convertible, whatever its size.
-        min_block = 1 if getattr(self.settings, "require_full_compilation", False) else getattr(
+        # min_block_size avoids tiny engines between PyTorch segments. Full compilation means one
+        # engine for everything convertible, whatever its size; so does a graph in which every
+        # node converts (one group, nothing left to PyTorch): there is no PyTorch to switch to.
+        whole_graph = len(groups) == 1 and not fallback
+        min_block = 1 if whole_graph or getattr(self.settings, "require_full_compilation", False) else getattr(
             self.settings, "min_block_size", 1
         )
         for group in groups:

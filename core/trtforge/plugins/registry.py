@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
+from ..conversion.dtypes import missing_dtypes
 from .converters import ConverterSpec, check_target, op_name
 from .. import backend as _backend
 
@@ -22,11 +23,13 @@ class Reason(str, enum.Enum):
     VALIDATOR_ERROR = "converter's capability validator raised"
     DYNAMIC_SHAPES = "node has dynamic shapes and the converter does not support them"
     BACKEND = "target backend cannot build a layer the converter emits"
+    DTYPE = "TensorRT has no data type for a tensor of this node"
     NOT_COMPUTE = "not a compute node"
     PUSHED_BACK = "pushed back to PyTorch by partitioning"
     PARTITION_TOO_SMALL = "its TensorRT segment is smaller than min_block_size"
     CONVERTER_FAILED = "converter raised; partition fell back to PyTorch"
     BUILD_FAILED = "engine build failed; partition fell back to PyTorch"
+    RANDOM = "random sampling op: runs in PyTorch by design"
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,14 @@ class Selection:
         for r in self.rejections:
             if r.reason is Reason.BACKEND:
                 return r
-        return self.rejections[0] if self.rejections else Rejection(Reason.NO_CONVERTER)
+        # a converter the `packs` setting excluded explains nothing when an allowed one refused
+        considered = [r for r in self.rejections if r.reason is not Reason.PACK_EXCLUDED]
+        return (considered or self.rejections or [Rejection(Reason.NO_CONVERTER)])[0]
+
+
+def is_random(target: Any) -> bool:
+    """An op that samples random numbers (rand, randn, randperm, bernoulli, ...): torch tags them."""
+    return isinstance(target, torch._ops.OpOverload) and torch.Tag.nondeterministic_seeded in target.tags
 
 
 #: Which published pack converts an op, for the hint when none is installed.
@@ -79,6 +89,18 @@ def pack_hint(name: str) -> str | None:
     for prefix in sorted(PACK_HINTS, key=len, reverse=True):
         if name == prefix or (prefix.endswith("::") and name.startswith(prefix)):
             return PACK_HINTS[prefix]
+    return None
+
+
+def unloaded_pack_note(op: str, records: Mapping[str, Any]) -> str | None:
+    """For an op no loaded pack converts: the installed pack that converts it but is not loaded
+    (disabled by TRTFORGE_DISABLE_PACKS / TRTFORGE_LOAD_PACKS, or failed), in words; else None."""
+    name = op.rsplit(".", 1)[0] if "::" in op and "." in op.split("::", 1)[1] else op
+    dist = pack_hint(name)
+    for rec in records.values():
+        if dist and rec.status != "loaded" and rec.distribution == dist:
+            how = "may convert" if dist == PACK_HINTS["aten::"] else "converts"
+            return f"pack {rec.name!r} ({dist}), which {how} it, is installed but not loaded: {rec.error or rec.status}"
     return None
 
 
@@ -165,7 +187,15 @@ class ConverterRegistry:
         if name in executed or _qualified(target) in executed or target in executed:
             sel.rejections.append(Rejection(Reason.USER_EXECUTED, name))
             return sel
+        missing = missing_dtypes(node)
+        if missing:
+            sel.rejections.append(Rejection(Reason.DTYPE, f"{', '.join(missing)}; {_DTYPE_FIX}"))
+            return sel
         specs = self.specs_for(target, getattr(settings, "pinned_converters", None))
+        if not specs and is_random(target):
+            sel.rejections.append(Rejection(Reason.RANDOM, f"{name} draws from torch's random generator, whose "
+                                            "stream TensorRT cannot reproduce; nothing to install or fix"))
+            return sel
         if not specs:
             hint = pack_hint(name) if isinstance(target, torch._ops.OpOverload) else None
             detail = f"{name}; install {hint}, which converts it" if hint else name
@@ -210,6 +240,10 @@ class ConverterRegistry:
             sel.spec = spec
             return sel
         return sel
+
+
+_DTYPE_FIX = ("it runs in PyTorch with its own dtypes; for TensorRT, compute in float32 (model.float() and float32 "
+              "inputs; complex values as real and imaginary parts)")
 
 
 def _qualified(target: Any) -> str:

@@ -17,6 +17,7 @@ import torch
 from .. import backend as _backend
 from ..plugins.converters import ConverterSpec, qualified_op_name
 from ..plugins.manager import PackManager, get_manager, set_manager
+from ..settings import parse_dtype
 
 
 @dataclass
@@ -162,21 +163,27 @@ def check_converts(
     if build:
         ok, why = gpu_can_execute()
         if ok:
-            _compare_on_gpu(module, out, inputs, rtol)
+            _compare_on_gpu(module, out, inputs, rtol, parse_dtype(precision))
     return Converted(out, report, bool(build), skipped, networks)
 
 
-def _compare_on_gpu(module: torch.nn.Module, compiled: torch.nn.Module, inputs: Sequence[Any], rtol: float | None) -> None:
-    from ..validation.validate import TOLERANCE, errors
+def _compare_on_gpu(module: torch.nn.Module, compiled: torch.nn.Module, inputs: Sequence[Any], rtol: float | None,
+                    precision: torch.dtype) -> None:
+    """The engines' outputs against the float32 module, under the validation tolerance rule
+    (at float16/bfloat16 scaled from PyTorch's own error at that precision)."""
+    from ..lowering.export import apply_precision
+    from ..validation.tolerance import tolerance
+    from ..validation.validate import errors
 
     args = [i.example("opt") if not isinstance(i, torch.Tensor) else i for i in inputs]
     with torch.no_grad():
         ref = module(*args)
+        low = apply_precision(module, precision)(*args) if precision != torch.float32 else ref
         got = compiled.cuda()(*[a.cuda() for a in args])
-    refs = ref if isinstance(ref, (list, tuple)) else [ref]
-    gots = got if isinstance(got, (list, tuple)) else [got]
-    tol = rtol if rtol is not None else TOLERANCE[torch.float32]
-    for r, g in zip(refs, gots):
+    refs, lows, gots = ([v] if not isinstance(v, (list, tuple)) else v for v in (ref, low, got))
+    for r, lo, g in zip(refs, lows, gots):
+        e_torch = errors(lo, r)[1] if precision != torch.float32 and r.is_floating_point() else 0.0
+        tol = tolerance(precision, e_torch, rtol)
         _, rel = errors(g.cpu(), r)
         assert rel <= tol, f"engine output differs from eager on the GPU: rel_err {rel:.3e} > {tol}"
 

@@ -11,6 +11,10 @@ reference at the same output):
 The floor keeps well-conditioned outputs from demanding more than the format holds; the scale
 leaves room for TensorRT rounding and accumulating in another order than PyTorch; the ceiling
 refuses outputs that are wrong whoever computes them (an overflow's ``inf`` meets the ceiling).
+
+A network that quantizes run-time tensors (activations) may differ from PyTorch's fake-quant
+model by rounding flips (:mod:`.quantized`): the tolerance is at least ``e_flips``, the
+measured perturbation of the most perturbed quantized tensor.
 """
 from __future__ import annotations
 
@@ -24,13 +28,19 @@ SCALE = 4.0
 CEILING = {torch.float16: 1e-1, torch.bfloat16: 2.5e-1}
 
 
-def tolerance(precision: torch.dtype, torch_err: float = 0.0, rtol: float | None = None) -> float:
-    """The relative error accepted for an output PyTorch computes with ``torch_err`` at ``precision``.
+def tolerance(precision: torch.dtype, torch_err: float = 0.0, rtol: float | None = None,
+              flip_err: float = 0.0) -> float:
+    """The relative error accepted for an output PyTorch computes with ``torch_err`` at ``precision``,
+    in a network whose quantizers' rounding flips perturb a quantized tensor by up to ``flip_err``.
 
     ``rtol`` (the ``validate_rtol`` setting) overrides the rule.
     """
     if rtol is not None:
         return rtol
+    return max(flip_err, _float_tolerance(precision, torch_err))
+
+
+def _float_tolerance(precision: torch.dtype, torch_err: float) -> float:
     if precision not in CEILING:
         return TOLERANCE.get(precision, TOLERANCE[torch.float32])
     scaled = SCALE * torch_err if torch_err == torch_err else float("inf")  # NaN: as bad as it gets

@@ -11,6 +11,7 @@ from torch.fx import GraphModule
 from ..errors import ValidationError
 from ..conversion.interpreter import Network
 from .float32 import record
+from .quantized import activation_quantizers, flip_error
 from .tolerance import TOLERANCE, tolerance
 
 __all__ = ["TOLERANCE", "ValidationError", "errors", "first_divergence", "run_reference", "threads", "validate"]
@@ -55,11 +56,16 @@ def errors(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     return max_abs, rel
 
 
-def run_reference(net: Network, inputs: Sequence[torch.Tensor], keep: bool = False) -> dict[str, torch.Tensor]:
+def run_reference(net: Network, inputs: Sequence[torch.Tensor], keep: bool = False,
+                  extra: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+    """The network's outputs (every tensor with ``keep``; the outputs and ``extra`` tensors with ``extra``)."""
     from .reference import run_network
 
     feed = {name: t.detach().cpu().contiguous() for name, t in zip(net.input_names, inputs)}
-    return run_network(net.network, feed, keep_intermediates=keep)
+    constants = net.ctx.bf16_constants
+    if extra and not keep:
+        return run_network(net.network, feed, outputs=[*net.output_names, *extra], constants=constants)
+    return run_network(net.network, feed, keep_intermediates=keep, constants=constants)
 
 
 def validate(
@@ -76,7 +82,8 @@ def validate(
     for each input set when the caller already has it (running ``sub`` again would recompute it).
     """
     worst = {"max_abs_err": 0.0, "rel_err": 0.0, "tolerance": 0.0}
-    torch_worst = 0.0
+    torch_worst, step = 0.0, 0.0
+    quantizers = activation_quantizers(net.network)
     for k, inputs in enumerate(example_sets):
         if expected is not None:
             ref = expected[k]
@@ -84,10 +91,12 @@ def validate(
             with torch.no_grad():
                 ref = sub(*inputs)
         refs = list(ref) if isinstance(ref, (tuple, list)) else [ref]
-        outs = run_reference(net, inputs)
+        outs = run_reference(net, inputs, extra=quantizers)
+        if quantizers:
+            step = max(step, flip_error(net, sub, inputs, quantizers, outs))
         for j, (name, r) in enumerate(zip(net.output_names, refs)):
             target, e_torch = _reference(r, float32_refs[k][j] if float32_refs is not None else None)
-            tol = tolerance(precision, e_torch, rtol)
+            tol = tolerance(precision, e_torch, rtol, step)
             a, rel = errors(outs[name], target)
             torch_worst = max(torch_worst, e_torch)
             worst = {"max_abs_err": max(worst["max_abs_err"], a), "rel_err": max(worst["rel_err"], rel),
@@ -96,6 +105,8 @@ def validate(
                 raise ValidationError(_mismatch(net, sub, inputs, name, rel, a, tol, precision, rtol,
                                                 e_torch if target is not r else None))
     out: dict[str, Any] = {**worst, "shape_sets": len(example_sets)}
+    if quantizers:
+        out["quantization_flip_err"] = step
     if float32_refs is not None:
         out.update(reference="float32", torch_rel_err=torch_worst)
     return out
@@ -146,7 +157,10 @@ def first_divergence(net: Network, sub: GraphModule, inputs: Sequence[torch.Tens
                 continue
             try:
                 target, e_torch = _reference(value, ref)
-                a, rel = errors(got[t.name], target)
+                mine = got[t.name]
+                if mine.dtype == torch.int8:  # quantized codes: a one-step flip is a rounding difference
+                    mine, target = mine.float(), target.float()
+                a, rel = errors(mine, target)
             except ValidationError as exc:
                 return f"First divergence: node {node.name} ({node.target}), tensor {t.name}: {exc}"
             limit = tolerance(precision, e_torch, rtol) if precision is not None else tol

@@ -43,6 +43,8 @@ BUILDERS = {
     "bert": lambda: T.BertModel(T.BertConfig(**SMALL, max_position_embeddings=64)),
     "llama_gqa": lambda: T.LlamaForCausalLM(T.LlamaConfig(**SMALL, num_key_value_heads=2, max_position_embeddings=64)),
     "qwen2_mqa": lambda: T.Qwen2ForCausalLM(T.Qwen2Config(**SMALL, num_key_value_heads=1, max_position_embeddings=64)),
+    "mistral_sliding_window": lambda: T.MistralForCausalLM(T.MistralConfig(**SMALL, num_key_value_heads=2,
+                                                                           max_position_embeddings=64, sliding_window=4)),
     "t5_encoder": lambda: T.T5EncoderModel(T.T5Config(vocab_size=VOCAB, d_model=64, d_kv=16, d_ff=128, num_layers=2,
                                                       num_heads=4)),
     "clip_text": lambda: T.CLIPTextModel(T.CLIPTextConfig(**SMALL, max_position_embeddings=32, bos_token_id=1,
@@ -51,8 +53,14 @@ BUILDERS = {
 }
 
 
-def text_inputs(dynamic: bool):
-    """Token ids and a padding mask (zeros included): static examples, or dynamic batch 1:2:4 and length 2:8:16."""
+#: shortest sequence per model where not 2: transformers' sliding-window mask code makes torch.export
+#: guard ``length != 3`` for a window of 4, so the range starts above it
+MIN_LENGTH = {"mistral_sliding_window": 4}
+
+
+def text_inputs(dynamic: bool, min_length: int = 2):
+    """Token ids and a padding mask (zeros included): static examples, or dynamic batch 1:2:4 and length
+    ``min_length``:8:16."""
     if not dynamic:
         g = torch.Generator().manual_seed(1)
         mask = torch.ones(2, 8, dtype=torch.int64)
@@ -60,7 +68,7 @@ def text_inputs(dynamic: bool):
         return [torch.randint(0, VOCAB, (2, 8), generator=g)], {"attention_mask": mask}
 
     def spec(high):
-        return trtforge.Input(min_shape=(1, 2), opt_shape=(2, 8), max_shape=(4, 16), dtype=torch.int64,
+        return trtforge.Input(min_shape=(1, min_length), opt_shape=(2, 8), max_shape=(4, 16), dtype=torch.int64,
                               value_range=(0, high), dim_names={0: "batch", 1: "sequence"})
 
     return [spec(VOCAB)], {"attention_mask": spec(2)}
@@ -75,7 +83,7 @@ def check_one_engine(model, args, kwargs):
     return engine
 
 
-FAST = {("bert", False), ("llama_gqa", True)}  # the representative pair CI runs on every change
+FAST = {("llama_gqa", True)}  # the representative CI runs on every change (docs/transformers.md compiles BERT)
 
 
 CASES = [pytest.param(name, dynamic, id=f"{name}-{'dynamic' if dynamic else 'static'}",
@@ -86,7 +94,7 @@ CASES = [pytest.param(name, dynamic, id=f"{name}-{'dynamic' if dynamic else 'sta
 @pytest.mark.parametrize("name, dynamic", CASES)
 def test_text_model_is_one_engine(name, dynamic):
     torch.manual_seed(0)
-    args, kwargs = text_inputs(dynamic)
+    args, kwargs = text_inputs(dynamic, MIN_LENGTH.get(name, 2))
     engine = check_one_engine(TextModel(perturbed(BUILDERS[name]())), args, kwargs)
     assert engine.validation["shape_sets"] == (3 if dynamic else 1)
 

@@ -61,8 +61,14 @@ def test_conv_transpose(dynamic_input):
     check_converts(m3, [_x(1, 2, 3, 3, 2)], ops=[aten.convolution.default])
 
 
-def test_conv_with_runtime_weight_falls_back(fn_module):
-    m = fn_module(lambda m, x, w: torch.nn.functional.conv2d(x, w) + 1)
-    report = trtforge.compile(m, [_x(1, 2, 5, 5), _x(3, 2, 3, 3)], min_block_size=1, dryrun=True)
+def test_conv_with_runtime_weight(fn_module):
+    # a weight computed in the network (e.g. dequantized INT8 weights) is the layer's input 1
+    m = fn_module(lambda m, x, w: torch.nn.functional.conv2d(x, w * 2, m.b, padding=1) + 1, b=_x(3, seed=2))
+    check_converts(m, [_x(1, 2, 5, 5), _x(3, 2, 3, 3, seed=1)])
+
+
+def test_conv_with_runtime_bias_falls_back(fn_module):
+    m = fn_module(lambda m, x, b: torch.nn.functional.conv2d(x, m.w, b * 2) + 1, w=_x(3, 2, 3, 3))
+    report = trtforge.compile(m, [_x(1, 2, 5, 5), _x(3)], min_block_size=1, dryrun=True)
     [entry] = [f for f in report.fallback if f.op == "aten::convolution.default"]
-    assert "weight or bias computed at run time" in entry.reason
+    assert "bias computed at run time" in entry.reason

@@ -187,6 +187,38 @@ def test_isnan_isinf(fn_module, dynamic_input):
     check_converts(fn_module(f), [dynamic_input((1, 5), dims=(1,))])
 
 
+def test_isnan_isinf_on_every_dtype(fn_module, dynamic_input):
+    """Integers and bools are never NaN or infinite; half precision is checked as it is."""
+    def f(m, x):
+        i, b, h = (x * 3).to(torch.int64), x > 0, (x * 1e5).half()
+        return (torch.isnan(i) | (x > 1), torch.isinf(b) | torch.isnan(b), torch.isinf(h), torch.isnan(h * 0 / 0),
+                torch.isinf((x * 3).to(torch.int32)))
+
+    check_converts(fn_module(f), [randn(2, 5)], ops=[aten.isnan.default, aten.isinf.default])
+    check_converts(fn_module(f), [dynamic_input((2, 5))], ops=[aten.isnan.default, aten.isinf.default])
+
+
+def test_atan2(fn_module, dynamic_input):
+    def f(m, y, x):
+        return torch.atan2(y, x), torch.atan2(y, x.round()), torch.atan2((y > 0).to(torch.int64), x)
+
+    y = torch.tensor([[0.0, 1.0, -1.0, 0.0, 2.0, -3.0, 0.5, -0.0, 0.0, -0.0]])
+    x = torch.tensor([[0.0, 0.0, 0.0, -1.0, -2.0, -0.5, 4.0, -1.0, -0.0, -0.0]])  # signed zeros included
+    check_converts(fn_module(f), [y, x], ops=[aten.atan2.default])
+    check_converts(fn_module(f), [dynamic_input((2, 10)), x], ops=[aten.atan2.default])
+
+
+def test_bitwise_scalar_tensor_overloads(fn_module, dynamic_input):
+    def f(m, x):
+        b = x > 0
+        return (aten.bitwise_and.Scalar_Tensor(True, b), aten.bitwise_or.Scalar_Tensor(False, b),
+                aten.bitwise_xor.Scalar_Tensor(True, b))
+
+    ops = [aten.bitwise_and.Scalar_Tensor, aten.bitwise_or.Scalar_Tensor, aten.bitwise_xor.Scalar_Tensor]
+    check_converts(fn_module(f), [randn(2, 5)], ops=ops)
+    check_converts(fn_module(f), [dynamic_input((2, 5))], ops=ops)
+
+
 def test_scalar_overloads_called_directly(fn_module, dynamic_input):
     """Overloads export rarely emits (it lifts scalars to tensors), but other front ends do."""
     def f(m, x):

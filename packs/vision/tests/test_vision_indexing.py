@@ -138,3 +138,19 @@ def test_copy(fn_module, dynamic_input):
     ops = [aten.copy.default]
     check_converts(fn_module(f), [_x(4, 5), _i(9, 4)], ops=ops)
     check_converts(fn_module(f), [dynamic_input((4, 5), dims=(1,), lo=4), _i(9, 4)], ops=ops)
+
+
+def test_searchsorted(fn_module, dynamic_input):
+    def f(m, v):
+        return (torch.searchsorted(m.edges, v), torch.searchsorted(m.edges, v, right=True),
+                torch.searchsorted(m.rows, v[:2], side="right", out_int32=True), torch.bucketize(v, m.edges))
+
+    m = fn_module(f, edges=torch.tensor([-1.0, 0.0, 0.5, 0.5, 2.0]), rows=torch.sort(_x(2, 6, seed=3)).values)
+    v = torch.tensor([[-2.0, 0.5, 0.1], [3.0, -1.0, 0.0]])
+    check_converts(m, [v], ops=[aten.searchsorted.Tensor, aten.bucketize.Tensor])
+    check_converts(m, [dynamic_input((2, 3), dims=(1,))], ops=[aten.searchsorted.Tensor])
+
+
+def test_searchsorted_scalar(fn_module):
+    m = fn_module(lambda m, x: x + torch.searchsorted(x.exp().cumsum(0), 1.7))  # a sorted run-time sequence
+    check_converts(m, [_x(3)], ops=[aten.searchsorted.Scalar])

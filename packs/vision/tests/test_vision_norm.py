@@ -67,6 +67,31 @@ def test_group_norm(dynamic_input):
     check_converts(m, [_x(2, 6, 4, 5) * 10 + 5], ops=[aten.group_norm.default], precision=torch.float16)
 
 
+def test_group_norm_of_a_rank_2_input_and_native_group_norm(fn_module, dynamic_input):
+    def f(m, x):
+        y, mean, rstd = aten.native_group_norm.default(x, m.w, m.b, x.shape[0], 6, 20, 3, 1e-5)
+        return y, mean + 1, rstd * 2, torch.nn.functional.group_norm(x.flatten(1)[:, :6], 2, m.w)
+
+    m = fn_module(f, w=_x(6, seed=1), b=_x(6, seed=2))
+    check_converts(m, [_x(2, 6, 4, 5) * 2 + 1], ops=[aten.native_group_norm.default, aten.group_norm.default])
+    check_converts(m, [dynamic_input((2, 6, 4, 5))], ops=[aten.native_group_norm.default])
+
+
+def test_native_batch_norm_overloads(fn_module, dynamic_input):
+    """Running statistics (inference) and batch statistics (no_stats: NFNet's weight standardisation,
+    on an activation here so that it is not folded into a constant)."""
+    def f(m, x):
+        a = aten.native_batch_norm.default(x, m.w, m.b, m.rm, m.rv, False, 0.1, 1e-5)[0]
+        b = aten._native_batch_norm_legit.default(x, m.w, None, m.rm, m.rv, False, 0.1, 1e-5)[0]
+        c, mean, rstd = aten._native_batch_norm_legit.no_stats(x * 2, None, m.b, True, 0.0, 1e-3)
+        return a, b, c, mean, rstd
+
+    m = fn_module(f, w=_x(3, seed=1), b=_x(3, seed=2), rm=_x(3, seed=3), rv=torch.rand(3) + 0.5)
+    ops = [aten.native_batch_norm.default, aten._native_batch_norm_legit.default, aten._native_batch_norm_legit.no_stats]
+    check_converts(m, [_x(2, 3, 4, 5) * 3 + 1], ops=ops)
+    check_converts(m, [dynamic_input((2, 3, 4, 5), dims=(0, 2), lo=2)], ops=ops)
+
+
 def test_instance_norm(dynamic_input):
     m = _randomize(torch.nn.Sequential(torch.nn.InstanceNorm2d(3, affine=True), torch.nn.InstanceNorm2d(3)))
     check_converts(m, [_x(2, 3, 4, 5)], ops=[aten.instance_norm.default])

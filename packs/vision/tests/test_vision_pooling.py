@@ -79,7 +79,7 @@ def test_adaptive_avg_pool(fn_module, dynamic_input):
     def f(m, x):
         return (F.adaptive_avg_pool2d(x, 1), F.adaptive_avg_pool2d(x, (2, 4)), F.adaptive_avg_pool2d(x, (3, 5)),
                 F.adaptive_avg_pool1d(x[0], 3), F.adaptive_avg_pool3d(x[:, None], (1, 2, 2)),
-                F.adaptive_avg_pool2d(x, (None, 2)))
+                F.adaptive_avg_pool2d(x, (None, 2)), F.adaptive_avg_pool3d(x, (2, 4, 3)))  # 3-d, not divisible
 
     ops = [aten.adaptive_avg_pool2d.default, aten.adaptive_avg_pool3d.default]
     check_converts(fn_module(f), [_x(2, 3, 6, 8)], ops=ops)

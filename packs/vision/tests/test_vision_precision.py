@@ -82,6 +82,14 @@ def test_precision_search_finds_every_overflow_in_one_round():
     assert kept["mul"].startswith("at float16: rel_err inf") and "is beyond float16's range" in kept["mul_1"]
 
 
+def test_bfloat16_validates_against_the_float32_model():
+    """bfloat16 holds 1e5 (no overflow); its weights reach the reference executor as constants."""
+    report = check_converts(_model(), [_x()], precision=torch.bfloat16).report
+    (engine,) = report.engines
+    assert engine.validation["reference"] == "float32" and 0 < engine.validation["torch_rel_err"]
+    assert engine.validation["rel_err"] <= engine.validation["tolerance"]
+
+
 def test_keep_fp32_by_op_module_path_and_class_writes_the_casts():
     for names in (["aten::mul", "aten::layer_norm"], ["blk"], ["mul", torch.nn.LayerNorm]):
         result = check_converts(_model(), [_x()], precision=torch.float16, keep_fp32=names)

@@ -10,7 +10,7 @@ catches both reference bugs and converters that build something unexpected.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -34,11 +34,13 @@ _DTYPE_NAMES = {
     "FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16,
     "INT32": torch.int32, "INT64": torch.int64, "INT8": torch.int8,
     "UINT8": torch.uint8, "BOOL": torch.bool,
+    # FP8 is E4M3; INT4 values are held in int8 tensors (torch has no 4-bit dtype)
+    "FP8": torch.float8_e4m3fn, "INT4": torch.int8,
 }
 
 
 def torch_dtype(dt: Any) -> torch.dtype:
-    """torch dtype for a TensorRT ``DataType`` (raises for FP8/INT4/FP4/E8M0)."""
+    """torch dtype for a TensorRT ``DataType`` (raises for FP4/E8M0; INT4 is held as int8)."""
     name = getattr(dt, "name", str(dt))
     try:
         return _DTYPE_NAMES[name]
@@ -51,7 +53,7 @@ def trt_dtype(dtype: torch.dtype) -> Any:
     from trtforge.backend import trt
 
     for name, tdt in _DTYPE_NAMES.items():
-        if tdt == dtype:
+        if tdt == dtype and name != "INT4":
             return getattr(trt.DataType, name)
     raise TypeError(f"TensorRT has no data type for {dtype}")
 
@@ -97,10 +99,10 @@ def _table() -> dict[str, tuple[str, LayerFn]]:
     """LayerType name -> (concrete layer class name, implementation)."""
     global _TABLE
     if _TABLE is None:
-        from . import layers_math, layers_nn, layers_shape, layers_special
+        from . import layers_math, layers_nn, layers_quant, layers_shape, layers_special
 
         table: dict[str, tuple[str, LayerFn]] = {}
-        for mod in (layers_math, layers_shape, layers_nn, layers_special):
+        for mod in (layers_math, layers_shape, layers_nn, layers_special, layers_quant):
             table.update(mod.LAYERS)
         _TABLE = table
     return _TABLE
@@ -228,6 +230,7 @@ def run_network(
     *,
     outputs: Sequence[str] | None = None,
     keep_intermediates: bool = False,
+    constants: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Execute ``network`` on CPU with torch and return tensors by name.
 
@@ -235,14 +238,15 @@ def run_network(
     a shape that fits the declared one. By default the network outputs are returned;
     ``outputs`` names other tensors to return instead (any tensor of the network), and
     ``keep_intermediates=True`` returns every tensor (inputs included), so a caller can
-    find the first layer where two executions diverge.
+    find the first layer where two executions diverge. ``constants`` gives constant layers'
+    values by layer name where the bindings cannot hand them out (bfloat16 weights).
     """
     from trtforge.backend import trt
 
     env: dict[str, Any] = dict(_validate_inputs(network, inputs))
     pending = [network.get_layer(i) for i in range(network.num_layers)]
     lazy = any(_layer_type(trt, layer) == "CONDITION" for layer in pending)
-    state: dict = {}
+    state: dict = {"constants": dict(constants or {})}
     # Layers come in topological order unless set_input rewired one; defer those.
     while pending:
         deferred = []

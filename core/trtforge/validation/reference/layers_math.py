@@ -261,7 +261,7 @@ def _scale(ctx: LayerCtx, ins: list) -> list:
         tail = x.shape[axis:]
         return w.reshape(tail if w.numel() == math.prod(tail) else x.shape)
 
-    scale, shift, power = (shaped(weights(getattr(layer, n))) for n in ("scale", "shift", "power"))
+    scale, shift, power = (shaped(weights(getattr(layer, n), ctx)) for n in ("scale", "shift", "power"))
     y = x
     if scale is not None:
         y = y * scale

@@ -60,8 +60,8 @@ def _conv_params(ctx: LayerCtx, ins: list):
     layer = ctx.layer
     x = ins[0].float()
     n = x.dim() - 2
-    k = ins[1] if len(ins) > 1 and ins[1] is not None else weights(layer.kernel)
-    b = ins[2] if len(ins) > 2 and ins[2] is not None else weights(layer.bias)
+    k = ins[1] if len(ins) > 1 and ins[1] is not None else weights(layer.kernel, ctx)
+    b = ins[2] if len(ins) > 2 and ins[2] is not None else weights(layer.bias, ctx)
     if k is None:
         raise ctx.fail("no kernel weights (neither the kernel attribute nor input 1)")
     b = None if b is None else b.float().reshape(-1)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only: the executor imports t
 
 def _constant(ctx: LayerCtx, ins: list) -> list:
     shape = dims(ctx.layer.shape)
-    w = weights(ctx.layer.weights)
+    given = ctx.state.get("constants", {}).get(ctx.layer.name)
+    w = given.reshape(-1) if given is not None else weights(ctx.layer.weights)
     dtype = ctx.out_dtype(0)
     if w is None:
         return [torch.zeros(shape, dtype=dtype)]

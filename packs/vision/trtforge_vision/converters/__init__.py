@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from . import (  # noqa: F401
-    activations, attention, conv, elementwise, factory, indexing, matmul, norm, pooling, reductions, resize, scatter, shape,
+    activations, attention, conv, distance, elementwise, factory, indexing, matmul, norm, pooling, prims, reductions,
+    resize, scatter, shape, views,
 )
 from ._util import ALL
 

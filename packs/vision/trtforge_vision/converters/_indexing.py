@@ -122,9 +122,10 @@ class Indexed:
     def put(self, ctx: Any, values: Any, accumulate: bool) -> Any:
         """``x[indices] = values`` (``+=`` with ``accumulate``), returning the new ``x``."""
         dtype = ctx.torch_dtype(self.front)
-        shaped = B.elementwise(ctx, "SUM", B.elementwise(ctx, "PROD", self.gather(ctx), 0),
-                               B.cast(ctx, ctx.to_trt(values), dtype), dtype=dtype)
-        updates = self.from_torch(ctx, shaped)  # values broadcast to the indexing result's shape
+        # values broadcast to the indexing result's shape (read from a gather: no arithmetic on x,
+        # whose inf/NaN must not leak into the values)
+        shaped = B.expand(ctx, B.cast(ctx, ctx.to_trt(values), dtype), B.sizes(ctx, self.gather(ctx)))
+        updates = self.from_torch(ctx, shaped)
         if not accumulate:
             layer = ctx.net.add_scatter(self.front, self.nd(ctx), updates, ctx.trt.ScatterMode.ND)
             return self.back(ctx, ctx.out(layer, "scatter_nd"))
@@ -173,17 +174,17 @@ def scatter_reduce(ctx: Any, x: Any, dim: int, index: Any, src: Any, op: str, in
         return B.squeeze(ctx, B.permute(ctx, B.reduce(ctx, t, how, [dim], keepdim=True), swap), [rank])
 
     reduced, count = to_dest(picked, op), to_dest(B.cast(ctx, hot, torch.int32), "SUM")
-    reduced, count = _pad_to(ctx, reduced, x, _IDENTITY[op](dtype)), _pad_to(ctx, count, x, 0)
+    # destinations no index reaches (the index may be smaller than x) keep x: padding values are never read
+    reduced, count = _pad_to(ctx, reduced, x), _pad_to(ctx, count, x)
     hit = B.compare(ctx, "gt", count, 0)
     if mean:
         total = B.elementwise(ctx, "SUM", reduced, x) if include_self else reduced
         n_el = B.elementwise(ctx, "SUM", count, 1) if include_self else count
         n_el = B.cast(ctx, B.elementwise(ctx, "MAX", n_el, 1), dtype)
-        avg = B.elementwise(ctx, "DIV" if dtype.is_floating_point else "FLOOR_DIV", total, n_el)
-        return B.where(ctx, hit, avg, x)
-    if include_self:
-        return B.elementwise(ctx, op, x, reduced)
-    return B.where(ctx, hit, reduced, x)
+        combined = B.elementwise(ctx, "DIV" if dtype.is_floating_point else "FLOOR_DIV", total, n_el)
+    else:
+        combined = B.elementwise(ctx, op, x, reduced) if include_self else reduced
+    return B.where(ctx, hit, combined, x)
 
 
 def _like_index(ctx: Any, src: Any, index: Any) -> Any:
@@ -194,10 +195,10 @@ def _like_index(ctx: Any, src: Any, index: Any) -> Any:
     return B.slice_nd(ctx, src, [0] * rank, B.sizes(ctx, index), [1] * rank)
 
 
-def _pad_to(ctx: Any, y: Any, like: Any, value: float) -> Any:
+def _pad_to(ctx: Any, y: Any, like: Any) -> Any:
     """``y`` padded at the end of each dimension up to ``like``'s size (index smaller than ``x``)."""
     have, want = B.sizes(ctx, y), B.sizes(ctx, like)
     if all(not ctx.is_tensor(h) and not ctx.is_tensor(w) and h == w for h, w in zip(have, want)):
         return y
     post = [B.dim_arith(ctx, "sub", w, h) for h, w in zip(have, want)]
-    return B.pad(ctx, y, [0] * len(have), post, value=float(value))
+    return B.pad(ctx, y, [0] * len(have), post)

@@ -65,14 +65,15 @@ def static_dims(node: Any, dims: Sequence[int] | None = None) -> bool:
 
 
 def outputs_used(node: torch.fx.Node) -> set[int]:
-    """Which outputs of a multi-output node are read (through getitem)."""
+    """Which outputs of a multi-output node are read (through getitem; a getitem nothing reads does not count)."""
     v = val(node)
     if not isinstance(v, (list, tuple)):
         return {0} if node.users else set()
     used = set()
     for u in node.users:
         if u.op == "call_function" and u.target is operator.getitem:
-            used.add(int(u.args[1]))
+            if u.users:
+                used.add(int(u.args[1]))
         else:
             used.update(range(len(v)))
     return used

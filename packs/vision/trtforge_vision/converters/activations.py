@@ -105,3 +105,15 @@ def mish(ctx, target, args, kwargs, name):
     """x * tanh(softplus(x))."""
     t = B.activation(ctx, "TANH", _softplus(ctx, args[0], 1.0, 20.0))
     return B.elementwise(ctx, "PROD", args[0], t)
+
+
+def _dropout_off(node, settings):
+    train, p = node_arg(node, 2, "train"), node_arg(node, 1, "p", 0.0)
+    return True if train is False or p == 0 else Refusal("native_dropout in training mode draws random masks")
+
+
+@converter(aten.native_dropout.default, validator=_dropout_off)
+def native_dropout(ctx, target, args, kwargs, name):
+    """Inference dropout: the input unchanged and a mask that keeps every element."""
+    x = ctx.to_trt(args[0])
+    return [x, B.fill(ctx, B.sizes(ctx, x), True, torch.bool)]

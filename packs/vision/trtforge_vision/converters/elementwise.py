@@ -9,7 +9,7 @@ import torch
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
 
-from ._util import arg, converter, dtype_of, float_input, node_arg, scalar_value
+from ._util import arg, converter, dtype_of, node_arg, scalar_value
 
 aten = torch.ops.aten
 
@@ -157,7 +157,8 @@ _LOGIC = {aten.logical_and.default: "and", aten.logical_or.default: "or", aten.l
           aten.logical_not.default: "not"}
 _BITWISE = {aten.bitwise_and.Tensor: "and", aten.bitwise_or.Tensor: "or", aten.bitwise_xor.Tensor: "xor",
             aten.bitwise_and.Scalar: "and", aten.bitwise_or.Scalar: "or", aten.bitwise_xor.Scalar: "xor",
-            aten.bitwise_not.default: "not"}
+            aten.bitwise_and.Scalar_Tensor: "and", aten.bitwise_or.Scalar_Tensor: "or",
+            aten.bitwise_xor.Scalar_Tensor: "xor", aten.bitwise_not.default: "not"}
 
 
 @converter(*_LOGIC)
@@ -241,6 +242,33 @@ def composed_unary(ctx, target, args, kwargs, name):
     return _COMPOSED[target](ctx, B.cast(ctx, args[0], ctx.output_dtype()))
 
 
-@converter(aten.isnan.default, aten.isinf.default, validator=float_input)
+@converter(aten.isnan.default, aten.isinf.default)
 def isnan_isinf(ctx, target, args, kwargs, name):
-    return B.unary(ctx, "ISNAN" if target is aten.isnan.default else "ISINF", args[0])
+    """Integers and bools are never NaN or infinite: a constant False of the input's shape."""
+    x = ctx.to_trt(args[0])
+    if not ctx.torch_dtype(x).is_floating_point:
+        return B.fill(ctx, B.sizes(ctx, x), False, torch.bool)
+    return B.unary(ctx, "ISNAN" if target is aten.isnan.default else "ISINF", B.cast(ctx, x, torch.float32))
+
+
+def _negative(ctx, v):
+    """``v < 0`` counting ``-0.0`` (whose reciprocal is ``-inf``) as negative, as atan2 does."""
+    zero = B.compare(ctx, "eq", v, 0)
+    return B.logical(ctx, "or", B.compare(ctx, "lt", v, 0),
+                     B.logical(ctx, "and", zero, B.compare(ctx, "lt", B.unary(ctx, "RECIP", v), 0)))
+
+
+@converter(aten.atan2.default)
+def atan2(ctx, target, args, kwargs, name):
+    """``atan(y / x)`` moved to the quadrant of ``(x, y)`` (TensorRT has no atan2), with the
+    axes and signed zeros handled as torch does."""
+    dtype = ctx.output_dtype()
+    y, x = B.promote(ctx, args[0], args[1], dtype=torch.float32)
+    x_zero, y_zero = B.compare(ctx, "eq", x, 0), B.compare(ctx, "eq", y, 0)
+    x_neg, y_neg = _negative(ctx, x), _negative(ctx, y)
+    half_turn = B.where(ctx, y_neg, -math.pi, math.pi, dtype=torch.float32)
+    q = B.unary(ctx, "ATAN", B.elementwise(ctx, "DIV", y, B.where(ctx, x_zero, 1.0, x, dtype=torch.float32)))
+    off_axis = B.where(ctx, x_neg, B.elementwise(ctx, "SUM", q, half_turn), q)
+    on_y_axis = B.where(ctx, y_neg, -math.pi / 2, math.pi / 2, dtype=torch.float32)
+    on_axis = B.where(ctx, y_zero, B.where(ctx, x_neg, half_turn, y), on_y_axis)
+    return B.cast(ctx, B.where(ctx, x_zero, on_axis, off_axis), dtype)

@@ -1,4 +1,5 @@
-"""Advanced indexing: ``x[i, j]`` (index.Tensor), ``x[i, j] = v`` (index_put), index_copy, index_add."""
+"""Advanced indexing: ``x[i, j]`` (index.Tensor), ``x[i, j] = v`` (index_put), index_copy, index_add,
+and searchsorted (indices of insertion points)."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +8,7 @@ from trtforge import Refusal
 from trtforge.conversion import blocks as B
 
 from ._indexing import Indexed, index_values
-from ._util import arg, converter, dtype_of, scalar_value, val
+from ._util import arg, converter, dtype_of, node_arg, scalar_value
 
 aten = torch.ops.aten
 
@@ -41,42 +42,18 @@ def index(ctx, target, args, kwargs, name):
     return Indexed(ctx, x, indices).gather(ctx)
 
 
-def _mask_put(node) -> bool:
-    """``x[mask] = scalar``: one boolean mask over leading dimensions and a single value."""
-    ints, masks = _index_kinds(node.args[1])
-    values = val(node.args[2]) if isinstance(node.args[2], torch.fx.Node) else node.args[2]
-    one = not isinstance(values, torch.Tensor) or values.numel() == 1
-    return not ints and masks == [0] and len(node.args[1]) == 1 and one
-
-
 def _put_ok(node, settings):
     ints, masks = _index_kinds(node.args[1])
-    if _mask_put(node):
-        return True
     if masks:
-        return Refusal("index_put with a boolean mask other than x[mask] = <one value>: the number of "
-                       "written elements depends on data")
+        return Refusal(f"boolean mask index at position(s) {masks} (the dds_ops pack converts x[mask] = v)")
     return True if ints else Refusal("no index tensor")
 
 
 @converter(aten.index_put.default, validator=_put_ok)
 def index_put(ctx, target, args, kwargs, name):
-    """``x[i, j] = v`` as a ScatterND; ``x[i, j] += v`` (accumulate) sums duplicates exactly.
-
-    ``x[mask] = v`` with one value is a select layer.
-    """
-    x, indices, values = ctx.to_trt(args[0]), list(args[1]), args[2]
+    """``x[i, j] = v`` as a ScatterND; ``x[i, j] += v`` (accumulate) sums duplicates exactly."""
     accumulate = bool(arg(args, kwargs, 3, "accumulate", False))
-    if _mask_put(ctx.current_node):
-        dtype = ctx.torch_dtype(x)
-        mask = B.reshape(ctx, ctx.to_trt(indices[0]), B.sizes(ctx, ctx.to_trt(indices[0])) +
-                         [1] * (len(x.shape) - len(indices[0].shape)))
-        v = B.cast(ctx, ctx.to_trt(scalar_value(values), dtype) if not ctx.is_tensor(values) else values, dtype)
-        v = B.reshape(ctx, v, [1] * len(x.shape))
-        if accumulate:
-            return B.elementwise(ctx, "SUM", x, B.where(ctx, mask, v, 0, dtype=dtype), dtype=dtype)
-        return B.where(ctx, mask, v, x, dtype=dtype)
-    return Indexed(ctx, x, indices).put(ctx, values, accumulate)
+    return Indexed(ctx, ctx.to_trt(args[0]), list(args[1])).put(ctx, args[2], accumulate)
 
 
 def _dim_indices(rank: int, dim: int, index) -> list:
@@ -99,3 +76,36 @@ def index_add(ctx, target, args, kwargs, name):
         src = B.elementwise(ctx, "PROD", src, alpha, dtype=ctx.torch_dtype(x))
     return Indexed(ctx, x, _dim_indices(len(x.shape), dim, idx)).put(ctx, src, accumulate=True)
 
+
+
+def _searchsorted_ok(node, settings):
+    if node_arg(node, 5, "sorter") is not None:
+        return Refusal("searchsorted with a sorter permutation")
+    return True
+
+
+@converter(aten.searchsorted.Tensor, aten.searchsorted.Scalar, validator=_searchsorted_ok)
+def searchsorted(ctx, target, args, kwargs, name):
+    right = bool(arg(args, kwargs, 3, "right", False)) or arg(args, kwargs, 4, "side") == "right"
+    return _insertion_points(ctx, args[0], args[1], right)
+
+
+@converter(aten.bucketize.Tensor)
+def bucketize(ctx, target, args, kwargs, name):
+    return _insertion_points(ctx, args[1], args[0], bool(arg(args, kwargs, 3, "right", False)))
+
+
+def _insertion_points(ctx, seq, values, right: bool):
+    """How many sorted entries lie below each value (``<``, or ``<=`` when ``right``): a
+    comparison against every entry and a sum, so ``values x sequence length`` elements."""
+    seq = ctx.to_trt(seq)
+    values = ctx.to_trt(values if ctx.is_tensor(values) else torch.tensor(scalar_value(values)))
+    dtype = B.result_dtype(ctx, seq, values)
+    seq, values = B.cast(ctx, seq, dtype), B.cast(ctx, values, dtype)
+    if len(seq.shape) == 1:
+        lifted = B.reshape(ctx, seq, [1] * len(values.shape) + [-1])
+    else:
+        lifted = B.unsqueeze(ctx, seq, len(seq.shape) - 1)
+    below = B.compare(ctx, "le" if right else "lt", lifted, B.unsqueeze(ctx, values, len(values.shape)))
+    count = B.reduce(ctx, B.cast(ctx, below, torch.int32), "SUM", [len(lifted.shape) - 1])
+    return B.cast(ctx, count, ctx.output_dtype())

@@ -136,23 +136,88 @@ def native_layer_norm(ctx, target, args, kwargs, name):
 
 
 def _gn_ok(node, settings):
-    if not static_dims(node.args[0], [1]):
-        return Refusal("dynamic channel dimension")
-    if len(val(node.args[0]).shape) < 3:
-        return Refusal("group norm of a rank < 3 input")
-    return True
+    return True if static_dims(node.args[0], [1]) else Refusal("dynamic channel dimension")
 
 
 @converter(aten.group_norm.default, validator=all_of(float_input, _gn_ok, _constants_ok(2, 3)))
 def group_norm(ctx, target, args, kwargs, name):
-    x, groups = args[0], args[1]
     weight, bias, eps = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias"), arg(args, kwargs, 4, "eps", 1e-5)
+    return _group_norm(ctx, ctx.to_trt(args[0]), args[1], weight, bias, eps)
+
+
+def _group_norm(ctx, x, groups, weight, bias, eps):
+    """A rank-2 ``(N, C)`` input is normalized as ``(N, C, 1)``."""
+    if len(x.shape) == 2:
+        return B.squeeze(ctx, _group_norm(ctx, B.unsqueeze(ctx, x, 2), groups, weight, bias, eps), [2])
     rank = len(x.shape)
     shape = _param_shape(rank, 1, x.shape[1])
     if groups == 1:  # one group: statistics over channels and space, like a layer norm of each sample
         return _normalize(ctx, x, list(range(1, rank)), eps, weight, bias, shape)
     y = _normalize(ctx, x, list(range(2, rank)), eps, groups=groups)
     return _affine(ctx, y, weight, bias, shape, ctx.torch_dtype(x))
+
+
+@converter(aten.native_group_norm.default, validator=all_of(float_input, _gn_ok, _constants_ok(1, 2)))
+def native_group_norm(ctx, target, args, kwargs, name):
+    """``(out, mean, rstd)``; the statistics (``(N, groups)``) are computed only when read."""
+    x, weight, bias, groups, eps = ctx.to_trt(args[0]), args[1], args[2], args[6], args[7]
+    y = _group_norm(ctx, x, groups, weight, bias, eps)
+    if not outputs_used(ctx.current_node) - {0}:
+        return [y, None, None]
+    n = B.size(ctx, x, 0)
+    mean, rstd = _stats(ctx, B.reshape(ctx, x, [n, groups, -1]), [2], eps)
+    return [y] + [B.cast(ctx, B.reshape(ctx, t, [n, groups]), ctx.output_dtype(i + 1)) for i, t in enumerate((mean, rstd))]
+
+
+_BN_NO_STATS = aten._native_batch_norm_legit.no_stats
+
+
+def _bn_parts(target, args):
+    """(x, weight, bias, running_mean, running_var, batch statistics?, eps) of any batch-norm overload."""
+    if target is _BN_NO_STATS:
+        x, w, b, _training, _momentum, eps = args[:6]
+        return x, w, b, None, None, True, eps
+    x, w, b, rm, rv, training, _momentum, eps = args[:8]
+    return x, w, b, rm, rv, bool(training) or rm is None, eps
+
+
+def _bn_ok(node, settings):
+    _x, _w, _b, running_mean, _rv, batch_stats, _eps = _bn_parts(node.target, node.args)
+    if batch_stats and running_mean is not None:
+        return Refusal("training-mode batch norm updates its running statistics in place (TensorRT cannot)")
+    if not static_dims(node.args[0], [1]):
+        return Refusal("dynamic channel dimension")
+    if not batch_stats and outputs_used(node) - {0}:
+        return Refusal("batch-norm saved mean/invstd of an inference call are read")
+    return True
+
+
+@converter(aten.native_batch_norm.default, aten._native_batch_norm_legit.default, _BN_NO_STATS,
+           validator=all_of(float_input, _bn_ok))
+def native_batch_norm(ctx, target, args, kwargs, name):
+    """With running statistics: inference batch norm. In training mode or without running
+    statistics (NFNet's weight standardisation): the batch's own mean and biased variance."""
+    x, w, b, rm, rv, batch_stats, eps = _bn_parts(target, args)
+    if not batch_stats and not any(ctx.is_tensor(t) for t in (w, b, rm, rv)):
+        return batch_norm(ctx, target, [x, w, b, rm, rv, 0.0, eps], {}, name)
+    x = ctx.to_trt(x)
+    rank, channels, dtype = len(x.shape), x.shape[1], ctx.torch_dtype(x)
+    shape = list(_param_shape(rank, 1, channels))
+    if batch_stats:
+        mean, rstd = _stats(ctx, x, [0] + list(range(2, rank)), eps)
+    else:
+        mean = B.cast(ctx, B.reshape(ctx, rm, shape), torch.float32)
+        var = B.elementwise(ctx, "SUM", B.cast(ctx, B.reshape(ctx, rv, shape), torch.float32), float(eps))
+        rstd = B.unary(ctx, "RECIP", B.unary(ctx, "SQRT", var))
+    y = B.elementwise(ctx, "PROD", B.elementwise(ctx, "SUB", B.upcast(ctx, x), mean), rstd)
+    if w is not None:
+        y = B.elementwise(ctx, "PROD", y, B.cast(ctx, B.reshape(ctx, w, shape), torch.float32))
+    if b is not None:
+        y = B.elementwise(ctx, "SUM", y, B.cast(ctx, B.reshape(ctx, b, shape), torch.float32))
+    if not batch_stats:
+        return [B.cast(ctx, y, dtype), None, None]
+    return [B.cast(ctx, y, dtype)] + [B.cast(ctx, B.reshape(ctx, t, [channels]), ctx.output_dtype(i + 1))
+                                     for i, t in enumerate((mean, rstd))]
 
 
 def _in_ok(node, settings):

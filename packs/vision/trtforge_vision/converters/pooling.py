@@ -132,8 +132,6 @@ def _adaptive_ok(node, settings):
         return True
     if not all(isinstance(h, int) for h in have):
         return Refusal("adaptive pooling to a size that does not divide a dynamic input")
-    if node.target in _ADAPTIVE_AVG and len(want) > 2:
-        return Refusal("non-divisible 3-d adaptive average pooling")
     return True
 
 
@@ -151,7 +149,8 @@ def _adaptive(ctx, x, out, kind: str):
 
 
 def _adaptive_avg_general(ctx, x, have, out):
-    """Averages as products with constant averaging matrices: A_h @ x @ A_w^T."""
+    """Averages as products with constant averaging matrices, one pooled axis at a time
+    (the axis swapped last, ``y @ A^T``, swapped back)."""
     dtype = ctx.torch_dtype(x)
 
     def matrix(length, size):
@@ -160,9 +159,16 @@ def _adaptive_avg_general(ctx, x, have, out):
             m[i, a:b] = 1.0 / (b - a)
         return m.to(dtype)
 
-    y = B.matmul(ctx, x, matrix(have[-1], out[-1]), transpose_b=True)
-    if len(out) == 2:
-        y = B.matmul(ctx, matrix(have[0], out[0]), y)
+    rank, y = len(x.shape), x
+    for j, (length, size) in enumerate(zip(have, out)):
+        axis = rank - len(out) + j
+        if length == size:
+            continue
+        swap = list(range(rank))
+        swap[axis], swap[-1] = rank - 1, axis
+        moved = B.permute(ctx, y, swap) if axis != rank - 1 else y
+        moved = B.matmul(ctx, moved, matrix(length, size), transpose_b=True)
+        y = B.permute(ctx, moved, swap) if axis != rank - 1 else moved
     return y
 
 

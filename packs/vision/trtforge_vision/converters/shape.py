@@ -7,7 +7,7 @@ import torch
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
 
-from ._util import arg, converter, dtype_of, node_arg, val
+from ._util import arg, converter, node_arg, val
 
 aten = torch.ops.aten
 
