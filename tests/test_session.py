@@ -112,3 +112,36 @@ def test_fallback_entry_carries_the_pack_to_install_as_a_field(toy_manager):
     assert "install trtforge-detection" in by_op["torchvision::roi_align"].reason
     relu = by_op["aten::relu"]  # the toy pack converts it; its segment is below min_block_size
     assert relu.category == "its TensorRT segment is smaller than min_block_size" and relu.hint == ""
+
+
+class BrokenTopKPack:
+    """A third-party pack whose TopK converter forgets that TensorRT's TopK needs rank >= 2."""
+
+    @trtforge.hookimpl
+    def trtforge_pack_info(self):
+        return trtforge.PackInfo("broken_topk", "0.1", "a converter TensorRT rejects")
+
+    @trtforge.hookimpl
+    def trtforge_register_converters(self, register):
+        register(naive_topk)
+
+
+@trtforge.converter(torch.ops.aten.topk.default)
+def naive_topk(ctx, target, args, kwargs, name):
+    x, k = args[0], args[1]
+    layer = ctx.net.add_topk(x, ctx.trt.TopKOperation.MAX, k, 1)
+    values = ctx.out(layer, "topk")
+    return values, layer.get_output(1)
+
+
+def test_a_tensorrt_error_in_a_converter_names_node_converter_pack_and_tensorrt_s_message():
+    from trtforge.testing import pack_manager
+
+    with pack_manager(("broken_topk", BrokenTopKPack())) as manager:
+        with pytest.raises(trtforge.ConversionError) as info:
+            trtforge.compile(trtforge.testing.module_from(lambda x: torch.topk(x, 3)), [torch.randn(8)],
+                             manager=manager, min_block_size=1)
+    err = info.value
+    assert err.converter.endswith("naive_topk") and err.pack == "broken_topk" and err.node.startswith("topk")
+    assert any("at least 2 dimensions are required" in e for e in err.trt_errors)
+    assert "naive_topk" in str(err) and "TensorRT said:" in str(err) and "at least 2 dimensions" in str(err)

@@ -196,7 +196,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
             modules.append(engine_module(session, net, p.nodes, ins, outs, engine))
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
-                raise type(exc)(f"{exc}") from exc
+                raise
             _record_failed_partition(report, p, exc)
             er.status = "fallback"
             modules.append(sub)

@@ -123,6 +123,33 @@ def build_network(
     return result_net
 
 
+def _mark_output(ctx: ConversionContext, net: Any, value: Any, val: Any, k: int) -> tuple[Any, torch.dtype]:
+    """Mark ``value`` as network output ``k`` in the dtype PyTorch gives it (``val``'s)."""
+    t = value if ctx.is_tensor(value) else ctx.to_trt(value)
+    want = val.dtype if isinstance(val, torch.Tensor) else ctx.torch_dtype(t)
+    if want == torch.float64:
+        want = torch.float32
+    t = ctx.cast(t, want)
+    if t.is_network_input or t.is_network_output:
+        t = ctx.out(net.add_identity(t), "output")
+    t.name = f"output_{k}"
+    net.mark_output(t)
+    list(t.shape)  # TensorRT reports a layer it cannot shape here, while we know who made it
+    return t, want
+
+
+def _converter_failed(spec: ConverterSpec, n: Node, exc: Exception, trt_errors: list[str]) -> ConversionError:
+    """The error naming the node, converter and pack, with TensorRT's own messages logged while the
+    converter ran (the bindings' exception often says only "Could not get tensor shape")."""
+    said = f"; TensorRT said: {' | '.join(trt_errors)}" if trt_errors else ""
+    err = ConversionError(
+        f"converter {spec.fn_name} from pack {spec.pack!r} failed on node {n.name} "
+        f"({qualified_op_name(n.target)}): {type(exc).__name__}: {exc}{said}"
+    )
+    err.node, err.converter, err.pack, err.trt_errors = n.name, spec.fn_name, spec.pack, list(trt_errors)
+    return err
+
+
 def _convert(name: str, nodes: Sequence[Node], inputs: Sequence[Node], outputs: Sequence[Node],
              specs: Mapping[Node, ConverterSpec], ranges: SymbolRanges, constants: Mapping[str, torch.Tensor],
              profile_ranges: Sequence[SymbolRanges], builder: Any, net: Any, ctx: ConversionContext,
@@ -161,13 +188,11 @@ def _convert(name: str, nodes: Sequence[Node], inputs: Sequence[Node], outputs: 
         ctx.current_node = n
         if ctx.tracker is not None:
             ctx.tracker.where = f"node {n.name}"
+        seen = len(logger.errors) if logger is not None else 0
         try:
             result = spec.fn(ctx, n.target, args, kwargs, n.name)
         except Exception as exc:
-            raise ConversionError(
-                f"converter {spec.fn_name} from pack {spec.pack!r} failed on node {n.name} "
-                f"({qualified_op_name(n.target)}): {type(exc).__name__}: {exc}"
-            ) from exc
+            raise _converter_failed(spec, n, exc, logger.errors[seen:] if logger is not None else []) from exc
         finally:
             ctx.current_node = None
         if result is None:
@@ -180,18 +205,15 @@ def _convert(name: str, nodes: Sequence[Node], inputs: Sequence[Node], outputs: 
         node_tensors[n.name] = [t for t in _as_tensor_list(result) if ctx.is_tensor(t)]
     out_names, out_dtypes, out_shapes = [], [], []
     for k, o in enumerate(outputs):
-        val = o.meta.get("val")
-        t = env[o]
-        if not ctx.is_tensor(t):
-            t = ctx.to_trt(t)
-        want = val.dtype if isinstance(val, torch.Tensor) else ctx.torch_dtype(t)
-        if want == torch.float64:
-            want = torch.float32
-        t = ctx.cast(t, want)
-        if t.is_network_input or t.is_network_output:
-            t = ctx.out(net.add_identity(t), "output")
-        t.name = f"output_{k}"
-        net.mark_output(t)
+        seen = len(logger.errors) if logger is not None else 0
+        try:
+            t, want = _mark_output(ctx, net, env[o], o.meta.get("val"), k)
+        except Exception as exc:  # TensorRT refuses a tensor a converter made: name who made it
+            source = o.args[0] if o.op == "call_function" and o.target is operator.getitem else o
+            spec = used.get(getattr(source, "name", ""))
+            if spec is None:
+                raise
+            raise _converter_failed(spec, source, exc, logger.errors[seen:] if logger is not None else []) from exc
         out_names.append(t.name)
         out_dtypes.append(want)
         out_shapes.append(list(t.shape))

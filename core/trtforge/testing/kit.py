@@ -31,6 +31,9 @@ class ConverterUse:
 
 #: (pack, op, fn) -> use, over the test session
 EXERCISED: dict[tuple[str, str, str], ConverterUse] = {}
+#: (pack, op, fn) -> spec of every converter of a manager check_converts compiled with, so that
+#: conformance also covers packs loaded in-process (``pack_manager``, the ``trtforge_pack`` fixture)
+SEEN: dict[tuple[str, str, str], ConverterSpec] = {}
 
 
 @dataclass
@@ -127,6 +130,7 @@ def check_converts(
     from ..compiler import compile as _compile
 
     manager = manager or get_manager()
+    SEEN.update((_key(spec), spec) for spec in manager.registry.all_specs())
     installed = _backend.name()
     target = target_backend or installed
     build = settings.pop("build", target == installed)
@@ -183,13 +187,14 @@ def _compare_on_gpu(module: torch.nn.Module, compiled: torch.nn.Module, inputs: 
 
 def untested_converters(pack: str, manager: PackManager | None = None) -> list[str]:
     """Converters of ``pack`` no :func:`check_converts` call exercised in this session."""
+    return sorted(f"{k[1]} ({k[2]})" for k in converters_of(pack, manager) if k not in EXERCISED)
+
+
+def converters_of(pack: str, manager: PackManager | None = None) -> set[tuple[str, str, str]]:
+    """Every converter of ``pack``: installed ones, and those of in-process packs check_converts saw."""
     manager = manager or get_manager()
-    seen = {k for k in EXERCISED if k[0] == pack}
-    missing = []
-    for spec in manager.registry.all_specs():
-        if spec.pack == pack and _key(spec) not in seen:
-            missing.append(f"{qualified_op_name(spec.target)} ({spec.fn_name})")
-    return sorted(missing)
+    installed = {_key(spec) for spec in manager.registry.all_specs() if spec.pack == pack}
+    return installed | {k for k in SEEN if k[0] == pack}
 
 
 def undynamic_converters(pack: str) -> list[str]:

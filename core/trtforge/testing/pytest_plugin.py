@@ -4,9 +4,11 @@ Fixtures:
   ``trtforge_manager``: a fresh pack manager (installed packs, strict) for one test.
   ``trtforge_pack``: ``trtforge_pack(name, plugin)`` registers an in-process pack for one test.
 Options:
-  ``--trtforge-conformance=PACK[,PACK]``: at the end of the session, fail if a
-  converter of PACK was never exercised by ``check_converts``, or claims dynamic
-  shapes but was never exercised with a dynamic profile.
+  ``--trtforge-conformance=PACK[,PACK]``: at the end of the session, fail if PACK is
+  unknown (neither installed nor loaded in-process for ``check_converts``), if a
+  converter of PACK was never exercised by ``check_converts``, or if one claims dynamic
+  shapes but was never exercised with a dynamic profile. Packs loaded in-process
+  (``pack_manager``, the ``trtforge_pack`` fixture) count as well as installed ones.
 """
 from __future__ import annotations
 
@@ -56,10 +58,13 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     packs = [p for p in (session.config.getoption("--trtforge-conformance") or "").split(",") if p]
     if not packs or exitstatus not in (0,):
         return
-    from trtforge.testing.kit import undynamic_converters, untested_converters
+    from trtforge.testing.kit import converters_of, undynamic_converters, untested_converters
 
     problems = []
     for pack in packs:
+        if not converters_of(pack):
+            problems.append(f"{pack}: no pack of this name is installed or was compiled with by check_converts "
+                            "(a misspelled name would check nothing)")
         for c in untested_converters(pack):
             problems.append(f"{pack}: converter never exercised by check_converts: {c}")
         for c in undynamic_converters(pack):
