@@ -202,17 +202,17 @@ def test_torch_compile_backend_produces_graph_and_report(toy_manager):
             y = y + 1
         return torch.relu(y + y)
 
+    if torch.cuda.is_available():
+        pytest.skip("engine execution is checked on GPU machines by the runtime tests")
     torch._dynamo.reset()
     compiled = torch.compile(f, backend="trtforge", options={"min_block_size": 1})
     with collect_reports() as regions:
-        with pytest.raises(RuntimeError) as err:
+        # Engines were built; running them needs a CUDA GPU with TensorRT, which this machine lacks.
+        with pytest.raises(trtforge.NoCUDADeviceError):
             compiled(torch.randn(3, 4))
-    # Engines were built; running them needs a CUDA GPU with TensorRT, which this machine lacks.
-    if torch.cuda.is_available():
-        pytest.skip("engine execution is checked on GPU machines by the runtime tests")
-    assert "GPU" in str(err.value) or "CUDA" in str(err.value)
     assert regions and regions[0].engines and regions[0].engines[0].status == "built"
-    assert {f.op for f in regions[0].fallback} >= {"aten::sum.default"} or regions[0].fallback
+    # the branch's condition (sum, then > 0) is what the toy pack cannot convert
+    assert {f.op.split(".")[0] for f in regions[0].fallback} == {"aten::sum", "aten::gt"}
 
 
 def test_ir_torch_compile_dryrun_reports_each_region(toy_manager):

@@ -268,8 +268,6 @@ class CompileSettings:
                 close = difflib.get_close_matches(u, names, n=1)
                 hints.append(f"{u!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise TypeError(f"unknown compile setting(s): {', '.join(hints)}; see trtforge.CompileSettings")
-        if "enabled_precisions" in kwargs:  # pragma: no cover - guarded above
-            pass
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> "CompileSettings":
