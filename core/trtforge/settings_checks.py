@@ -85,8 +85,8 @@ def check_settings(cfg: "CompileSettings") -> None:
             bound = f"in {least}..{_MAXIMA[name]}" if name in _MAXIMA else f">= {least}"
             raise SettingError(f"{name} must be {bound}, got {value}")
     rtol = cfg.validate_rtol
-    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol > 0):
-        raise SettingError(f"validate_rtol must be a positive number or None, not {rtol!r}")
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol >= 0):
+        raise SettingError(f"validate_rtol must be a number >= 0 (0 asks for an exact match) or None, not {rtol!r}")
     if cfg.engine_cache_dir is not None:
         if not isinstance(cfg.engine_cache_dir, (str, os.PathLike)) or not os.fspath(cfg.engine_cache_dir):
             raise SettingError(f"engine_cache_dir must be a directory path or None, not {cfg.engine_cache_dir!r}")

@@ -49,7 +49,7 @@ def test_float64_input_stays_in_pytorch_with_the_reason(example_pack):
                               min_block_size=1, dryrun=True)
     (entry,) = report.fallback
     assert entry.op == "example::scaled_softsign.default"
-    assert entry.category == "converter's capability validator refused these arguments"
+    assert entry.category == "TensorRT has no data type for a tensor of this node"
     assert "torch.float64" in entry.reason
 
 
