@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 import trtforge
-from trtforge.lowering import lower
+from trtforge.lowering import lower_exported
+from trtforge.lowering.export import export
 from trtforge.plugins.manager import get_manager
 from trtforge.settings import CompileSettings, normalize_inputs
 from trtforge.testing import check_converts
@@ -51,7 +52,8 @@ class ReadBeforeWrite(torch.nn.Module):
 
 def _lowered(model, x):
     specs, examples = normalize_inputs([x])
-    return lower(model, specs, examples, CompileSettings.from_kwargs(), get_manager())
+    ep = export(model, specs, examples)
+    return lower_exported(ep, CompileSettings.from_kwargs(), get_manager())
 
 
 def test_in_place_mask_is_evaluated_once_without_a_retrace():
