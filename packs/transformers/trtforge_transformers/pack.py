@@ -1,19 +1,15 @@
-"""Pack entry point (`trtforge.packs` entry point `transformers`): identity and registrations."""
+"""Pack entry point (`trtforge.packs` entry point `transformers`): identity and registrations.
+
+Name, version and description come from the distribution's metadata (pyproject.toml).
+"""
 from __future__ import annotations
 
 import trtforge
 
-from . import __version__
-
 
 @trtforge.hookimpl
 def trtforge_pack_info():
-    return trtforge.PackInfo(
-        name="transformers",
-        version=__version__,
-        description="ops only transformer models use: embeddings, every attention overload, RMS norm",
-        api_version="1.0",
-    )
+    return trtforge.PackInfo(api_version="1.1")
 
 
 @trtforge.hookimpl
@@ -21,4 +17,4 @@ def trtforge_register_converters(register):
     # Converters are imported here, not at module import: loading the pack stays cheap.
     from . import converters
 
-    register(*converters.ALL)
+    register(converters)

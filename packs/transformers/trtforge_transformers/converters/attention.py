@@ -11,10 +11,12 @@ import math
 
 import torch
 
+import trtforge
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import all_of, argument, node_argument, only_first_output, value_of
 
-from ._util import all_of, argument, converter, only_first_output, iota, node_argument, val
+from ._util import iota
 
 aten = torch.ops.aten
 
@@ -33,7 +35,7 @@ def _attention_ok(node, settings):
     dropout = node_argument(node, "dropout_p")
     if dropout:
         return Refusal(f"dropout_p={dropout}: attention dropout is random; export the model in eval mode")
-    q, k, v = (val(a) for a in node.args[:3])
+    q, k, v = (value_of(node_argument(node, n)) for n in ("query", "key", "value"))
     if not q.dtype.is_floating_point:
         return Refusal(f"query dtype {q.dtype} is not floating point")
     if not isinstance(q.shape[-1], int):
@@ -52,11 +54,12 @@ _VALIDATOR = all_of(_attention_ok, only_first_output("attention log-sum-exp / RN
 
 
 # priority 1: wins over the vision pack's plain attention (no GQA, no dynamic causal, two overloads)
-@converter(*OVERLOADS, validator=_VALIDATOR, priority=1)
+@trtforge.converter(*OVERLOADS, supports_dynamic_shapes=True, capability_validator=_VALIDATOR, priority=1)
 def attention(ctx, target, args, kwargs, name):
     mask_name = OVERLOADS[target]
     mask = argument(target, args, kwargs, mask_name) if mask_name else None
-    out = sdpa(ctx, ctx.to_trt(args[0]), ctx.to_trt(args[1]), ctx.to_trt(args[2]), mask,
+    q, k, v = (ctx.to_trt(argument(target, args, kwargs, n)) for n in ("query", "key", "value"))
+    out = sdpa(ctx, q, k, v, mask,
                bool(argument(target, args, kwargs, "is_causal")), argument(target, args, kwargs, "scale"))
     if target is aten.scaled_dot_product_attention.default:
         return out

@@ -3,27 +3,28 @@ from __future__ import annotations
 
 import torch
 
+import trtforge
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
-
-from ._util import argument, converter, val
+from trtforge.conversion.args import argument, dtype_of, node_argument, value_of
 
 aten = torch.ops.aten
 
 
 def _rms_ok(node, settings):
-    x = val(node.args[0])
-    if not x.dtype.is_floating_point:
-        return Refusal(f"input dtype {x.dtype} is not floating point")
-    weight = node.args[2] if len(node.args) > 2 else node.kwargs.get("weight")
-    if isinstance(weight, torch.fx.Node) and weight.op != "get_attr" and not isinstance(val(weight), torch.Tensor):
+    dtype = dtype_of(node_argument(node, "input"))
+    if dtype is None or not dtype.is_floating_point:
+        return Refusal(f"input dtype {dtype} is not floating point")
+    weight = node_argument(node, "weight")
+    if isinstance(weight, torch.fx.Node) and weight.op != "get_attr" and not isinstance(value_of(weight), torch.Tensor):
         return Refusal("weight is not a tensor")
     return True
 
 
-@converter(aten.rms_norm.default, validator=_rms_ok)
+@trtforge.converter(aten.rms_norm.default, supports_dynamic_shapes=True, capability_validator=_rms_ok)
 def rms_norm(ctx, target, args, kwargs, name):
-    x, shape = ctx.to_trt(args[0]), list(args[1])
+    x = ctx.to_trt(argument(target, args, kwargs, "input"))
+    shape = list(argument(target, args, kwargs, "normalized_shape"))
     weight, eps = argument(target, args, kwargs, "weight"), argument(target, args, kwargs, "eps")
     dtype = ctx.torch_dtype(x)
     eps = torch.finfo(dtype).eps if eps is None else float(eps)
@@ -31,7 +32,7 @@ def rms_norm(ctx, target, args, kwargs, name):
     dims = list(range(len(x.shape) - len(shape), len(x.shape)))
     mean_sq = B.reduce(ctx, B.elementwise(ctx, "PROD", xf, xf), "AVG", dims, keepdim=True)
     inv = B.unary(ctx, "RECIP", B.unary(ctx, "SQRT", B.elementwise(ctx, "SUM", mean_sq, eps)))
-    out = ctx.cast(B.elementwise(ctx, "PROD", xf, inv), dtype)
+    out = B.cast(ctx, B.elementwise(ctx, "PROD", xf, inv), dtype)
     if weight is not None:
         out = B.elementwise(ctx, "PROD", out, weight, dtype=dtype)
     return out
