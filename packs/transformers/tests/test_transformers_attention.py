@@ -45,6 +45,25 @@ def test_masks_scale_and_causal(module):
     check_converts(module(f), [randn(2, 3, 5, 8)], ops=[SDPA], precision=torch.float16)
 
 
+def test_float16_logits_beyond_float16_range_are_computed_in_float32(module):
+    """q k^T of about 3e5 (float16 ends at 65504): PyTorch computes the logits, the mask add and the
+    softmax in float32 and casts back; so must the network, or the logits overflow to inf (NaN rows)."""
+    q, k = randn(2, 2, 6, 8) * 200, randn(2, 2, 6, 8, seed=1) * 200
+    v, bias = randn(2, 2, 6, 8, seed=2), randn(1, 2, 6, 6, seed=3).half() * 50
+    assert (q @ k.transpose(-1, -2)).abs().max() > 2 * torch.finfo(torch.float16).max
+
+    def f(q, k, v):
+        return (F.scaled_dot_product_attention(q, k, v),
+                F.scaled_dot_product_attention(q, k, v, attn_mask=bias),
+                F.scaled_dot_product_attention(q, k, v, is_causal=True))
+
+    inputs = [q.half(), k.half(), v.half()]
+    assert all(o.isfinite().all() for o in module(f)(*inputs))  # PyTorch's fp16 result is finite
+    result = check_converts(module(f), inputs, ops=[SDPA], rtol=2e-2)
+    validation = result.report.engines[0].validation
+    assert validation["rel_err"] <= 2e-2, validation
+
+
 def test_causal_with_dynamic_sequence_length(module):
     def f(q, k):
         return F.scaled_dot_product_attention(q, k, k * 2, is_causal=True)

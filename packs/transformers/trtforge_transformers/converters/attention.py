@@ -67,7 +67,12 @@ def attention(ctx, target, args, kwargs, name):
 
 
 def sdpa(ctx, q, k, v, mask, causal: bool, scale):
-    """``softmax(q k^T * scale + mask) v``; with fewer key heads, query heads are grouped onto them."""
+    """``softmax(q k^T * scale + mask) v``; with fewer key heads, query heads are grouped onto them.
+
+    At float16/bfloat16 the logits, the mask add and the softmax are computed in float32 and the
+    probabilities cast back, as PyTorch's attention does: ``q k^T`` of float16 inputs of a few
+    hundred already exceeds float16's 65504, and an ``inf`` logit makes the softmax NaN.
+    """
     dtype = ctx.torch_dtype(q)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     groups = q.shape[-3] // k.shape[-3] if len(q.shape) >= 4 and q.shape[-3] != k.shape[-3] else 1
@@ -75,6 +80,15 @@ def sdpa(ctx, q, k, v, mask, causal: bool, scale):
     if groups > 1:  # [b, Hq, L, E] -> [b, Hk, G, L, E] against [b, Hk, 1, S, E]: keys broadcast, never copied
         q = _group_heads(ctx, q, groups)
         k, v = B.unsqueeze(ctx, k, -3), B.unsqueeze(ctx, v, -3)
+    probs = _probabilities(ctx, q, k, mask, causal, scale, groups)
+    out = B.matmul(ctx, B.cast(ctx, probs, dtype), v)
+    return B.reshape(ctx, out, out_shape) if groups > 1 else out
+
+
+def _probabilities(ctx, q, k, mask, causal: bool, scale: float, groups: int):
+    """``softmax(q k^T * scale + mask)``, in float32 for float16/bfloat16 inputs (the caller casts back)."""
+    q, k = B.upcast(ctx, q), B.upcast(ctx, k)
+    dtype = ctx.torch_dtype(q)
     scores = B.matmul(ctx, B.elementwise(ctx, "PROD", q, scale), k, transpose_b=True)
     if causal:
         scores = B.where(ctx, causal_mask(ctx, q, k), scores, float("-inf"), dtype=dtype)
@@ -85,13 +99,12 @@ def sdpa(ctx, q, k, v, mask, causal: bool, scale):
         if ctx.torch_dtype(mask) == torch.bool:
             scores = B.where(ctx, mask, scores, float("-inf"), dtype=dtype)
         else:
-            scores = B.elementwise(ctx, "SUM", scores, mask, dtype=dtype)
+            scores = B.elementwise(ctx, "SUM", scores, mask, dtype=dtype)  # the mask promoted to float32
     probs = B.softmax(ctx, scores, -1)
     if mask is not None:  # torch's safe softmax: a query that may see no key attends to nothing (zeros, not NaN)
         blind = B.compare(ctx, "eq", B.reduce(ctx, scores, "MAX", [-1], keepdim=True), float("-inf"))
         probs = B.where(ctx, blind, 0.0, probs, dtype=dtype)
-    out = B.matmul(ctx, probs, v)
-    return B.reshape(ctx, out, out_shape) if groups > 1 else out
+    return probs
 
 
 def causal_mask(ctx, q, k):
