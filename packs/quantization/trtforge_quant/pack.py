@@ -1,19 +1,15 @@
-"""Pack entry point (`trtforge.packs` entry point `quant`): identity and registrations."""
+"""Pack entry point (`trtforge.packs` entry point `quant`): identity and registrations.
+
+Name, version and description come from the distribution's metadata (pyproject.toml).
+"""
 from __future__ import annotations
 
 import trtforge
 
-from . import __version__
-
 
 @trtforge.hookimpl
 def trtforge_pack_info():
-    return trtforge.PackInfo(
-        name="quant",
-        version=__version__,
-        description="quantize/dequantize ops of PT2E and torchao as TensorRT Q/DQ layers (INT8, FP8, INT4 weights)",
-        api_version="1.0",
-    )
+    return trtforge.PackInfo(api_version="1.1")
 
 
 @trtforge.hookimpl
@@ -21,7 +17,7 @@ def trtforge_register_converters(register):
     # imported here, not at module import: loading the pack stays cheap
     from . import converters
 
-    register(*converters.ALL)
+    register(converters)
 
 
 @trtforge.hookimpl

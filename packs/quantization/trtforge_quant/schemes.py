@@ -100,9 +100,21 @@ class Granularity:
         return "per-block" if self.block else "per-channel" if self.axis is not None else "per-tensor"
 
 
-def from_block_size(shape: Sequence[int], block_size: Sequence[int]) -> Granularity | str:
-    """torchao's ``block_size`` (elements per scale along each dim) as a TensorRT granularity, or why not."""
-    shape, block = [int(s) for s in shape], [int(b) for b in block_size]
+def _size(value: Any) -> Any:
+    """An int, or the expression of a symbolic size (compared structurally: no guard is added)."""
+    expr = value.node.expr if isinstance(value, torch.SymInt) else value
+    if hasattr(expr, "free_symbols") and not expr.is_number:
+        return expr
+    return int(expr)
+
+
+def from_block_size(shape: Sequence[Any], block_size: Sequence[Any]) -> Granularity | str:
+    """torchao's ``block_size`` (elements per scale along each dim) as a TensorRT granularity, or why not.
+
+    Sizes may be symbolic (a dynamic batch): a block spanning a whole dynamic dimension is the
+    same size expression as the dimension.
+    """
+    shape, block = [_size(s) for s in shape], [_size(b) for b in block_size]
     if len(shape) != len(block):
         return f"block_size {block} does not match the rank of shape {shape}"
     split = [d for d, (n, b) in enumerate(zip(shape, block)) if b != n]
@@ -115,18 +127,22 @@ def from_block_size(shape: Sequence[int], block_size: Sequence[int]) -> Granular
     return check_block(shape, block)
 
 
-def check_block(shape: Sequence[int], block: Sequence[int]) -> Granularity | str:
+def check_block(shape: Sequence[Any], block: Sequence[Any]) -> Granularity | str:
     """Block quantization: one blocked dimension (last or second to last), in whole blocks.
 
     TensorRT-RTX 1.7 builds INT8 block dequantization for every group size that divides the
     dimension (measured 8 to 256, and 96).
     """
+    shape, block = [_size(s) for s in shape], [_size(b) for b in block]
     rank = len(shape)
     blocked = [d for d in range(rank) if block[d] not in (1, shape[d])]
     if len(blocked) != 1 or blocked[0] < rank - 2:
         return (f"blocks {list(block)} of shape {list(shape)}: TensorRT blocks one dimension, "
                 "the last or second to last")
     d = blocked[0]
+    if not isinstance(shape[d], int) or not isinstance(block[d], int):
+        return (f"blocks of {block[d]} along a dimension of dynamic size {shape[d]}: TensorRT needs "
+                "whole blocks known when it builds")
     if shape[d] % block[d]:
         return f"group size {block[d]} does not divide the blocked dimension ({shape[d]}): TensorRT needs whole blocks"
     return Granularity(block=tuple(int(b) if b != shape[i] or i == d else 1 for i, b in enumerate(block)))
