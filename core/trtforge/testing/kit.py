@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
@@ -205,12 +205,60 @@ def undynamic_converters(pack: str) -> list[str]:
     )
 
 
+def installed_packs(names: Iterable[str]) -> list[tuple[str, Any, str | None]]:
+    """``(name, plugin, distribution)`` of the installed packs ``names`` (entry-point names, as
+    ``trtforge packs`` lists them), their pack modules imported: what a pack under test needs
+    next to it (the vision pack's ordinary layers around a custom op).
+
+    Raises :class:`~trtforge.errors.PackLoadError` for a name no installed distribution provides,
+    or a pack whose module fails to import.
+    """
+    from ..errors import PackLoadError
+    from ..plugins.manager_light import entry_points
+
+    eps = {ep.name: ep for ep in entry_points()}
+    out = []
+    for name in names:
+        ep = eps.get(name)
+        if ep is None:
+            known = ", ".join(sorted(eps)) or "none"
+            raise PackLoadError(f"no installed pack named {name!r} (installed: {known}); install the distribution "
+                                "that provides it, or load its module in-process as a (name, plugin) pair")
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PackLoadError(f"pack {name!r}: import of {ep.value!r} failed: {type(exc).__name__}: {exc}") from exc
+        out.append((name, plugin, getattr(getattr(ep, "dist", None), "name", None)))
+    return out
+
+
+def add_packs(manager: PackManager, packs: Sequence[tuple[str, Any]], needs: Iterable[str] = ()) -> PackManager:
+    """Add in-process ``packs`` and the installed packs named in ``needs`` to ``manager``, all in
+    pack-name order (as discovery loads them, so ties between converters of equal priority break
+    as they will for users). A needed pack the manager already holds is not loaded twice."""
+    loaded = {name for name, rec in manager.records.items() if rec.status == "loaded"}
+    wanted = [n for n in dict.fromkeys(needs) if n not in loaded]
+    given = [(name, plugin, None) for name, plugin in packs]
+    for name, plugin, dist in sorted(given + installed_packs(wanted), key=lambda p: p[0]):
+        manager.add_pack(name, plugin, distribution=dist)
+    return manager
+
+
 @contextlib.contextmanager
-def pack_manager(*packs: tuple[str, Any], discover: bool = False, strict: bool = True) -> Iterator[PackManager]:
-    """A fresh manager holding ``packs`` (``(name, plugin)`` pairs), installed as the default."""
+def pack_manager(*packs: tuple[str, Any], needs: Iterable[str] = (), discover: bool = False,
+                 strict: bool = True) -> Iterator[PackManager]:
+    """A fresh manager holding ``packs`` (``(name, plugin)`` pairs) and the installed packs named in
+    ``needs`` (``needs=["vision"]``), installed as the default for the ``with`` block.
+
+    Packs load in name order (:func:`add_packs`). ``discover=True`` loads every installed pack
+    besides (then ``needs`` has nothing to add and is refused).
+    """
+    needs = list(needs)
+    if discover and needs:
+        raise TypeError("pack_manager(needs=...) names installed packs to load next to yours; with discover=True "
+                        "every installed pack loads already: pass one or the other")
     manager = PackManager(discover=discover, strict=strict, load=None if discover else set(), disable=set())
-    for name, plugin in packs:
-        manager.add_pack(name, plugin)
+    add_packs(manager, packs, needs)
     prev = set_manager(manager)
     try:
         yield manager

@@ -2,7 +2,8 @@
 
 Fixtures:
   ``trtforge_manager``: a fresh pack manager (installed packs, strict) for one test.
-  ``trtforge_pack``: ``trtforge_pack(name, plugin)`` registers an in-process pack for one test.
+  ``trtforge_pack``: ``trtforge_pack(name, plugin, needs=())`` registers an in-process pack for one
+  test, with the installed packs it needs next to it (``needs=["vision"]``); no other pack loads.
 Options:
   ``--trtforge-conformance=PACK[,PACK]``: at the end of the session, fail if PACK is
   unknown (neither installed nor loaded in-process for ``check_converts``), if a
@@ -12,7 +13,7 @@ Options:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 
@@ -38,15 +39,16 @@ def trtforge_manager() -> Iterator[Any]:
 
 
 @pytest.fixture
-def trtforge_pack() -> Iterator[Callable[[str, Any], Any]]:
+def trtforge_pack() -> Iterator[Callable[..., Any]]:
     from trtforge.plugins.manager import PackManager, set_manager
+    from trtforge.testing.kit import add_packs
 
     manager = PackManager(discover=False, strict=True)
     prev = set_manager(manager)
 
-    def add(name: str, plugin: Any) -> Any:
-        manager.add_pack(name, plugin)
-        return manager
+    def add(name: str, plugin: Any, needs: Iterable[str] = ()) -> Any:
+        """Load ``plugin`` as pack ``name``, with the installed packs named in ``needs``."""
+        return add_packs(manager, [(name, plugin)], needs)
 
     try:
         yield add
