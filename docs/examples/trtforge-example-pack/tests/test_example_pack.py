@@ -44,6 +44,27 @@ def test_converts_float16(example_pack):
     check_converts(ScaledSoftsign(), [torch.randn(3, 5).half()], ops=[OP], rtol=2e-2)
 
 
+def test_scale_left_out_is_the_schemas_default(example_pack):
+    class Default(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return scaled_softsign(x)  # scale=1.0: the converter reads it from the op's schema
+
+    check_converts(Default(), [torch.randn(2, 8)], ops=[OP])
+
+
+@pytest.fixture
+def example_with_vision(trtforge_pack):
+    """This pack next to the installed vision pack, which converts the ordinary layers around the op."""
+    return trtforge_pack("example", pack, needs=["vision"])
+
+
+def test_converts_between_ordinary_layers(example_with_vision):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), ScaledSoftsign(), torch.nn.ReLU())
+    x = trtforge.Input(min_shape=(1, 8), opt_shape=(4, 8), max_shape=(16, 8))
+    result = check_converts(model, [x], ops=[OP, torch.ops.aten.relu.default])
+    assert len(result.report.engines) == 1  # the op and the layers around it: one engine
+
+
 def test_float64_input_stays_in_pytorch_with_the_reason(example_pack):
     report = trtforge.compile(ScaledSoftsign(), [torch.randn(2, 8, dtype=torch.float64)],
                               min_block_size=1, dryrun=True)
@@ -63,4 +84,6 @@ def test_installed_pack_is_discovered(installed_example_pack, trtforge_manager):
     record = trtforge_manager.records["example"]
     assert record.status == "loaded", record.error
     assert record.distribution == "trtforge-example-pack"
+    assert record.version == "0.1.0" and "example::scaled_softsign" in record.description  # from pyproject.toml
+    assert record.api_version == "1.1"
     assert [spec.target for spec in record.converters] == [OP]

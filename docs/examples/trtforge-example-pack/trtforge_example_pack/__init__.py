@@ -1,3 +1,2 @@
 # file: trtforge_example_pack/__init__.py
 """trtforge-example-pack: converts the example::scaled_softsign custom op to TensorRT."""
-__version__ = "0.1.0"
