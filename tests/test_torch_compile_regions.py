@@ -1,9 +1,9 @@
 """torch.compile regions end to end on CPU: the arguments dynamo passes reach the engines (weights
 lifted to inputs, symbolic sizes), and dynamic batches get one engine per range.
 
-No engine can execute here, so each engine's runner executes the network it was built from with
-the reference executor (real networks, real built engines; only the execution is on CPU). Without
-that runner a compiled region must fail with NoCUDADeviceError, never an IndexError.
+No engine can execute here, so each engine runs the network it was built from with the reference
+executor (the ``reference_engines`` fixture: real networks, real built engines; only the execution
+is on CPU). Without it a compiled region must fail with NoCUDADeviceError, never an IndexError.
 """
 from __future__ import annotations
 
@@ -14,45 +14,8 @@ import torch
 
 import trtforge
 from trtforge.dynamo_backend import collect_reports, trtforge_backend
-from trtforge.runtime import runner as runner_mod
-from trtforge.runtime.runner import EngineRunner
-from trtforge.testing import run_network
 
 pytest.importorskip("trtforge_vision")
-
-
-class ReferenceRunner(EngineRunner):
-    """Runs an engine by executing, on CPU, the network it was built from."""
-
-    def __init__(self, net) -> None:
-        self.net, self.device, self._out = net, torch.device("cpu"), []
-
-    def prepare(self, inputs):
-        env = run_network(self.net.network, dict(zip(self.net.input_names, inputs)))
-        self._out = [env[n] for n in self.net.output_names]
-        return [tuple(t.shape) for t in self._out]
-
-    def execute(self, inputs, outputs, stream):
-        if outputs is None:
-            return list(self._out)
-        for o, t in zip(outputs, self._out):
-            o.copy_(t)
-        return list(outputs)
-
-
-@pytest.fixture
-def reference_engines(monkeypatch):
-    """(observer to pass to the compile, names of the engines run so far)."""
-    networks, ran = {}, []
-
-    def factory(engine, md, device):
-        ran.append(md.name)
-        return ReferenceRunner(networks[md.name])
-
-    monkeypatch.setattr(runner_mod, "_runner_factory", factory)
-    torch._dynamo.reset()
-    yield (lambda net: networks.__setitem__(net.name, net)), ran
-    torch._dynamo.reset()
 
 
 class ConvNet(torch.nn.Module):
