@@ -180,30 +180,6 @@ def _check_device_supported(md: EngineMetadata, device: torch.device) -> None:
 
 # --- TensorRT implementation -----------------------------------------------------------------
 
-def _make_logger(trt: "ModuleType") -> Any:
-    class _RecordingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
-        """Forwards warnings/errors to Python logging and keeps errors for error messages."""
-
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            import logging
-
-            log = logging.getLogger("trtforge.runtime.tensorrt")
-            if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
-                self.errors.append(str(msg))
-                del self.errors[:-20]
-                log.error("%s", msg)
-            elif severity == trt.ILogger.Severity.WARNING:
-                log.warning("%s", msg)
-            else:
-                log.debug("%s", msg)
-
-    return _RecordingLogger()
-
-
 _OUTPUT_ALLOCATOR_CLASSES: dict[int, type] = {}
 
 
@@ -248,7 +224,10 @@ def _output_allocator_class(trt: "ModuleType") -> type:
 
 def deserialize_engine(trt: "ModuleType", data: Any, md: EngineMetadata) -> tuple[Any, Any, Any]:
     """``(runtime, engine, logger)`` or :class:`EngineDeserializationError` with TensorRT's own errors."""
-    logger = _make_logger(trt)
+    from ..backend.trt_logger import logger_for
+
+    logger = logger_for(trt)  # the process's one TensorRT logger (-> logging "trtforge.tensorrt")
+    mark = len(logger.errors)
     runtime = trt.Runtime(logger)
     if md.version_compatible:  # its lean runtime is host code inside the engine
         runtime.engine_host_code_allowed = True
@@ -258,7 +237,7 @@ def deserialize_engine(trt: "ModuleType", data: Any, md: EngineMetadata) -> tupl
         logger.errors.append(str(exc))
         engine = None
     if engine is None:
-        detail = "; ".join(logger.errors[-3:]) or "no detail from TensorRT"
+        detail = "; ".join(logger.errors[mark:][-3:]) or "no detail from TensorRT"
         from trtforge import backend
 
         installed = backend.version() if backend.available() else "?"
@@ -298,12 +277,13 @@ class TRTEngineRunner(EngineRunner):
         self._allocator: Any = None
 
     def _new_context(self) -> Any:
+        mark = len(self.logger.errors)
         ctx, self._runtime_cache = trt_features.execution_context(self.engine, self.md)
         self._profile = 0
         if ctx is None:
             raise EngineDeserializationError(
                 f"TensorRT could not create an execution context for engine {self.md.name!r} "
-                f"(out of device memory?): {'; '.join(self.logger.errors[-3:])}"
+                f"(out of device memory?): {'; '.join(self.logger.errors[mark:][-3:])}"
             )
         return ctx
 
@@ -332,6 +312,7 @@ class TRTEngineRunner(EngineRunner):
                 ctx.set_optimization_profile_async(k, torch.cuda.current_stream(self.device).cuda_stream)
                 self._profile = k
         self._host_shape_inputs = []
+        mark = len(self.logger.errors)
         for spec, t, is_shape in zip(self.md.inputs, inputs, self._shape_io):
             if is_shape:
                 # shape tensors are read on the host at enqueue time; keep the copy alive
@@ -343,7 +324,7 @@ class TRTEngineRunner(EngineRunner):
             if not ok:
                 raise EngineExecutionError(
                     f"TensorRT refused shape {tuple(t.shape)} for input {spec.name!r} of engine "
-                    f"{self.md.name!r}: {'; '.join(self.logger.errors[-2:])}"
+                    f"{self.md.name!r}: {'; '.join(self.logger.errors[mark:][-2:])}"
                 )
         missing = ctx.infer_shapes()
         if missing:
@@ -375,9 +356,10 @@ class TRTEngineRunner(EngineRunner):
                 if self._allocator is not None:
                     ctx.set_output_allocator(spec.name, None)
                 ctx.set_tensor_address(spec.name, t.data_ptr())
+        mark = len(self.logger.errors)
         if not ctx.execute_async_v3(int(stream.cuda_stream)):
             raise EngineExecutionError(
-                f"TensorRT failed to enqueue engine {md.name!r}: {'; '.join(self.logger.errors[-3:])}"
+                f"TensorRT failed to enqueue engine {md.name!r}: {'; '.join(self.logger.errors[mark:][-3:])}"
             )
         if self._runtime_cache is not None:  # the kernels JIT-compiled by the first run
             trt_features.save_runtime_cache(self._runtime_cache, md.runtime_cache_path)
