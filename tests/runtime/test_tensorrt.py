@@ -17,7 +17,8 @@ import trtforge.runtime as rt
 from trtforge import backend
 from trtforge.runtime import EngineDeserializationError, TRTEngineModule
 from trtforge.backend.trt_logger import RecentErrors, logger_for
-from trtforge.runtime.runner import _output_allocator_class, deserialize_engine
+from trtforge.runtime.output_allocator import output_allocator_class
+from trtforge.runtime.runner import deserialize_engine
 
 
 def _why_no_trt_gpu() -> str | None:
@@ -82,7 +83,7 @@ def test_recent_errors_keep_the_latest_and_index_as_if_all_were_kept():
 
 def test_output_allocator_gives_torch_memory_and_records_shapes(trt_backend):
     _, trt, _ = trt_backend
-    cls = _output_allocator_class(trt)
+    cls = output_allocator_class(trt)
     assert issubclass(cls, trt.IOutputAllocator)
     alloc = cls(torch.device("cpu"))
     ptr = alloc.reallocate_output_async("idx", 0, 64, 256, 0)
