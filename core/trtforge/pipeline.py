@@ -14,111 +14,34 @@ network observers and the report, whose ``timings_s`` it records per stage.
 """
 from __future__ import annotations
 
-import logging
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch.fx import GraphModule, Node
 
-from . import backend as _backend
-from ._progress import stage as _announce
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
 from .lowering import REFIT_TRACKER, Lowered, capture as _capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult
 from .partitioning.split import extract, stitch
-from .plugins.converters import qualified_op_name
-from .plugins.manager import PackManager
-from .plugins.registry import Reason, Selection
 from .precision import AUTO, apply_keep_fp32, node_precisions
-from .report import CompileReport, EngineReport, FallbackEntry
-from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
+from .precision.select import WRAPPED
+from .records import engine_metadata, engine_report, note_unloaded_packs, record_failed_partition, record_fallback
+from .report import CompileReport
 from .runtime.module import TRTEngineModule
 from .runtime.program import is_compute
-from .precision.select import WRAPPED
-from .settings import CompileSettings, Input, profile_count
+from .session import NetworkObserver, Session, resolve_backends
+from .settings import Input, profile_count
 from .validation.float32 import record
 from .validation.inputs import with_input_hint
 from .validation.validate import threads as validation_threads, validate as _validate
 
-#: called with every constructed network (the test kit reads layers this way)
-NetworkObserver = Callable[[Network], None]
-
-
-@dataclass
-class Session:
-    """What one compile shares across its stages."""
-
-    settings: CompileSettings
-    manager: PackManager
-    #: the backend that converts and builds (None: a dryrun with no TensorRT installed)
-    backend: _backend.Backend | None
-    #: the backend the networks are made for (``target_backend``)
-    target: str
-    report: CompileReport
-    observers: tuple[NetworkObserver, ...] = ()
-    #: when the compile started (``perf_counter``): ``timings_s["total"]`` counts from here
-    started: float = field(default_factory=time.perf_counter)
-
-    @classmethod
-    def open(cls, settings: CompileSettings, manager: PackManager, model: str,
-             observers: Sequence[NetworkObserver] = ()) -> "Session":
-        """Resolve the backends and start the report (timed as the ``setup`` stage)."""
-        started = time.perf_counter()
-        report = CompileReport(model=model, precision=str(settings.precision).replace("torch.", ""))
-        with report.timed("setup"):
-            backend, target = resolve_backends(settings)
-            report.backend, report.target_backend = backend.name if backend else None, target
-            report.packs = [r.name for r in manager.loaded()]
-        return cls(settings, manager, backend, target, report, tuple(observers), started)
-
-    @property
-    def registry(self) -> Any:
-        return self.manager.registry
-
-    @contextmanager
-    def stage(self, name: str, doing: str | None = None, announce: bool = True) -> Iterator[None]:
-        """Run the block as stage ``name``: announced to progress listeners (a long step: ``announce``),
-        logged to ``trtforge.<name>``, its time added to ``report.timings_s[name]``."""
-        if announce:
-            _announce(doing or name)
-        log = logging.getLogger(f"trtforge.{name}")
-        log.debug("%s", doing or name)
-        t = time.perf_counter()
-        try:
-            with self.report.timed(name):
-                yield
-        finally:
-            log.debug("%s: %.3f s", doing or name, time.perf_counter() - t)
-
-
-def resolve_backends(cfg: CompileSettings) -> tuple[_backend.Backend | None, str]:
-    """``(backend in use, target backend name)``; errors say which package to install."""
-    if cfg.dryrun and cfg.backend is None:
-        backend = _backend.resolve() if _backend.available() else None
-    else:
-        backend = _backend.resolve(cfg.backend)
-    name = backend.name if backend else None
-    target = cfg.target_backend or name or "tensorrt"
-    if cfg.build and not cfg.dryrun and name is not None and target != name:
-        raise CompilationError(
-            f"target_backend={target!r} differs from the backend in use ({name!r}): engines for "
-            f"{target!r} cannot be built here. Pass build=False to construct and validate the "
-            f"networks for {target!r} without building them."
-        )
-    refused = _backend.feature_refusals(cfg.requested_features(), target,
-                                        name if cfg.build and not cfg.dryrun else None,
-                                        torch.cuda.is_available())
-    if refused:
-        raise CompilationError(
-            f"these settings cannot be honoured (target backend {target!r}, building with "
-            f"{name if cfg.build else 'no build'!r}):\n  " + "\n  ".join(refused)
-        )
-    return backend, target
+__all__ = [
+    "NetworkObserver", "Session", "assemble", "build", "capture", "compile_graph", "convert", "engine_module",
+    "example_sets", "keep_fp32", "lower", "partition", "reference_values", "resolve_backends", "symbol_ranges",
+    "validate",
+]
 
 
 # --- capture and lowering --------------------------------------------------------------------
@@ -172,7 +95,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         report.node_precision = node_precisions(gm, cfg.precision)
     part = partition(session, gm)
     if cfg.dryrun:
-        report.engines += [_engine_report(p.name, p.nodes, status="dryrun") for p in part.partitions]
+        report.engines += [engine_report(p.name, p.nodes, status="dryrun") for p in part.partitions]
         return report
     for name in ("conversion", "validation", "build"):
         report.timings_s.setdefault(name, 0.0)
@@ -184,7 +107,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
     modules: list[torch.nn.Module] = []
     for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
         of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
-        er = _engine_report(p.name, p.nodes, status="network_only")
+        er = engine_report(p.name, p.nodes, status="network_only")
         try:
             net = convert(session, p, part, sub, ins, outs, ranges, of, profile_ranges, tracker)
             er.requires_output_allocator = net.requires_output_allocator
@@ -197,7 +120,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
                 raise
-            _record_failed_partition(report, p, exc)
+            record_failed_partition(report, p, exc)
             er.status = "fallback"
             modules.append(sub)
         report.engines.append(er)
@@ -230,8 +153,8 @@ def partition(session: Session, gm: GraphModule) -> PartitionResult:
         part = Partitioner(session.registry, session.settings, session.target).run(gm.graph)
         gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
     report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
-    _record_fallback(report, part)
-    _note_unloaded_packs(report, session.manager)
+    record_fallback(report, part)
+    note_unloaded_packs(report, session.manager)
     if session.settings.require_full_compilation and part.fallback:
         lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
         raise CompilationError(
@@ -288,7 +211,7 @@ def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Se
                   outs: Sequence[Node], engine: torch.Tensor | None) -> TRTEngineModule:
     """The module that runs ``engine`` (or holds the checked network when not built)."""
     with session.stage("assembly", announce=False):
-        md = _metadata(net, nodes, ins, outs, engine)
+        md = engine_metadata(net, nodes, ins, outs, engine)
         for k, v in {**feature_metadata(net.config, session.settings, net.backend),
                      **(build_device() if engine is not None else {})}.items():
             setattr(md, k, v)
@@ -379,77 +302,3 @@ def _attrs(nodes: Sequence[Node]) -> list[str]:
             if p.op == "get_attr":
                 seen[p.target] = None
     return list(seen)
-
-
-def _engine_report(name: str, nodes: Sequence[Node], status: str) -> EngineReport:
-    compute = [n for n in nodes if is_compute(n)]
-    ops = sorted({qualified_op_name(n.target) for n in compute})
-    return EngineReport(name=name, nodes=len(compute), ops=ops, status=status)
-
-
-def _note_unloaded_packs(report: CompileReport, manager: PackManager) -> None:
-    """Nodes left to PyTorch for want of a converter that an installed but disabled (or failed)
-    pack has: say so on each, and once per pack in the warnings."""
-    from .plugins.registry import unloaded_pack_note
-
-    counts: dict[str, list[str]] = {}
-    for f in report.fallback:
-        if f.category == Reason.NO_CONVERTER.value:
-            note = unloaded_pack_note(f.op, manager.records)
-            if note:
-                f.reason += f"; {note}"
-                counts.setdefault(note, []).append(f.op)
-    for note, ops in counts.items():
-        report.warnings.append(f"{note[0].upper()}{note[1:]}; {len(ops)} node(s) stay in PyTorch for want of it "
-                               f"({', '.join(sorted(set(ops)))}); enable it to convert them")
-
-
-def _record_fallback(report: CompileReport, part: PartitionResult) -> None:
-    for node, rejections in part.fallback.items():
-        if not is_compute(node):
-            continue
-        primary = Selection(None, list(rejections)).primary
-        report.fallback.append(
-            FallbackEntry(
-                node=node.name,
-                op=qualified_op_name(node.target),
-                reason="; ".join(str(r) for r in rejections) or primary.reason.value,
-                category=primary.reason.value,
-                hint=primary.hint,
-            )
-        )
-
-
-def _record_failed_partition(report: CompileReport, p: Any, exc: Exception) -> None:
-    """With ``fallback_on_error``: every node of a partition that failed to convert or build stays in PyTorch."""
-    reason = Reason.BUILD_FAILED if isinstance(exc, BuildError) else Reason.CONVERTER_FAILED
-    for n in p.compute_nodes():
-        report.fallback.append(FallbackEntry(n.name, qualified_op_name(n.target), f"{reason.value}: {exc}", reason.value))
-
-
-def _metadata(net: Network, nodes: Sequence[Node], ins: Sequence[Node], outs: Sequence[Node],
-              engine: torch.Tensor | None) -> EngineMetadata:
-    def dt(d: torch.dtype) -> str:
-        return str(d).replace("torch.", "")
-
-    inputs = [
-        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof],
-                   profiles=[[list(s) for s in ps[i]] for ps in net.profile_sets] or None)
-        for i, (name, d, prof) in enumerate(zip(net.input_names, net.input_dtypes, net.profiles))
-    ]
-    shape = lambda n: tuple(getattr(n.meta.get("val"), "shape", ()))  # noqa: E731
-    exprs = symbolic_shape_exprs([shape(n) for n in ins], [shape(n) for n in outs])
-    outputs = [
-        TensorSpec(n, dt(d), list(s), shape_expr=e if any(x is not None for x in e) else None)
-        for n, d, s, e in zip(net.output_names, net.output_dtypes, net.output_shapes, exprs)
-    ]
-    return EngineMetadata(
-        name=net.name,
-        backend=net.backend.name,
-        backend_version=net.backend.version,
-        inputs=inputs,
-        outputs=outputs,
-        requires_output_allocator=net.requires_output_allocator,
-        source_nodes=[n.name for n in nodes if is_compute(n)],
-        engine_bytes=engine.numel() if engine is not None else 0,
-    )
