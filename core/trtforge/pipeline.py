@@ -50,14 +50,18 @@ def capture(session: Session, model: torch.nn.Module, specs: Sequence[Input],
             examples: Sequence[torch.Tensor | None], keywords: Sequence[str] = ()) -> torch.export.ExportedProgram:
     """torch.export of the model at the requested precision; the last ``len(keywords)`` inputs
     are passed by those keywords."""
-    with session.stage("export", "exporting (torch.export)"):
-        return _capture(model, specs, examples, session.settings, keywords)
+    with session.stage("export", "exporting (torch.export)") as st:
+        ep = _capture(model, specs, examples, session.settings, keywords)
+        st.note(nodes=len(ep.graph.nodes))
+        return ep
 
 
 def lower(session: Session, ep: torch.export.ExportedProgram) -> GraphModule:
     """Decompositions, core and pack passes; records what ran in the report."""
-    with session.stage("lowering"):
+    with session.stage("lowering") as st:
         lowered: Lowered = lower_exported(ep, session.settings, session.manager)
+        st.note(nodes=len(lowered.gm.graph.nodes), decompositions=len(lowered.decompositions),
+                passes=len(lowered.passes))
     session.report.decompositions, session.report.passes = lowered.decompositions, lowered.passes
     session.report.folding = lowered.folding
     return lowered.gm
@@ -83,12 +87,14 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
     tracker = gm.meta.pop(REFIT_TRACKER, None)
     for name, t in (fp32_weights or {}).items() if tracker is not None else ():
         tracker.seed(name[len(WRAPPED) + 1:] if name.startswith(WRAPPED + ".") else name, t)  # keep_fp32's
-    with session.stage("partitioning", "reading the symbolic sizes", announce=False):
+    with session.stage("partitioning", "reading the symbolic sizes", announce=False) as st:
         ranges = symbol_ranges(gm, specs)
+        st.note(symbols=len(ranges))
     sets: list[list[torch.Tensor]] = []
     if checking and not cfg.dryrun:
-        with session.stage("validation", "making example inputs", announce=False):
+        with session.stage("validation", "making example inputs", announce=False) as st:
             sets = example_sets(specs, examples)
+            st.note(input_sets=len(sets))
     if cfg.keep_fp32:
         keep_fp32(session, gm, sets, fp32_weights, ranges, region)
     if cfg.precision != torch.float32:
@@ -101,8 +107,9 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         report.timings_s.setdefault(name, 0.0)
     n_profiles = profile_count(specs)
     profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
-    with session.stage("assembly", "cutting the graph into partitions", announce=False):
+    with session.stage("assembly", "cutting the graph into partitions", announce=False) as st:
         subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
+        st.note(partitions=len(subs))
     refs = reference_values(session, gm, subs, specs, examples, sets, fp32_weights) if checking else None
     modules: list[torch.nn.Module] = []
     for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
@@ -135,10 +142,11 @@ def keep_fp32(session: Session, gm: GraphModule, sets: list[list[torch.Tensor]],
     torch.compile region, names matching nothing there may match in another region."""
     cfg, report = session.settings, session.report
     search = AUTO in cfg.keep_fp32
-    with session.stage("precision", "keeping nodes in float32" + (" (precision search)" if search else "")):
+    with session.stage("precision", "keeping nodes in float32" + (" (precision search)" if search else "")) as st:
         convert_all = None if cfg.dryrun else (lambda g: _networks(session, g, ranges))
         elsewhere: list[str] | None = [] if region else None
         report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert_all, elsewhere)
+        st.note(kept_fp32=len(report.kept_fp32))
     if elsewhere:
         report.passes.append(f"keep_fp32 names matching nothing in this region: {elsewhere}")
     if convert_all is None and search:
@@ -149,17 +157,19 @@ def partition(session: Session, gm: GraphModule) -> PartitionResult:
     """Select a converter for every node and group the converted ones into engine partitions;
     raises with ``require_full_compilation`` if any node would stay in PyTorch."""
     report = session.report
-    with session.stage("partitioning"):
+    with session.stage("partitioning") as st:
         part = Partitioner(session.registry, session.settings, session.target).run(gm.graph)
         gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
-    report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
-    record_fallback(report, part)
-    note_unloaded_packs(report, session.manager)
-    if session.settings.require_full_compilation and part.fallback:
-        lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
-        raise CompilationError(
-            f"require_full_compilation=True but {len(report.fallback)} node(s) would run in PyTorch:\n{lines}"
-        )
+        report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
+        record_fallback(report, part)
+        note_unloaded_packs(report, session.manager)
+        st.note(compute_nodes=report.compute_nodes, partitions=len(part.partitions),
+                pytorch_nodes=len(report.fallback))
+        if session.settings.require_full_compilation and part.fallback:
+            lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
+            raise CompilationError(
+                f"require_full_compilation=True but {len(report.fallback)} node(s) would run in PyTorch:\n{lines}"
+            )
     return part
 
 
@@ -170,10 +180,11 @@ def reference_values(session: Session, gm: GraphModule, subs: Sequence[tuple[Gra
     under a reduced precision): what validation compares each network with."""
     cfg = session.settings
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
-    with session.stage("validation", "running the model in PyTorch for validation"), validation_threads():
+    with session.stage("validation", "running the model in PyTorch for validation") as st, validation_threads():
         captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if cfg.precision != torch.float32 else None
+        st.note(input_sets=len(sets), boundary_values=len(boundary), float32_reference=outs32 is not None)
     return {"captured": captured, "float32": outs32}
 
 
@@ -182,9 +193,11 @@ def convert(session: Session, p: Any, part: PartitionResult, sub: GraphModule, i
             profile_ranges: Sequence[Mapping[Any, tuple[int, int, int]]] = (), tracker: Any = None) -> Network:
     """The TensorRT network of partition ``p`` (not built), made with the session's backend, with
     its builder configuration (``net.config``: profiles and engine features)."""
-    with session.stage("conversion", f"converting {of or p.name}"):
+    with session.stage("conversion", f"converting {of or p.name}") as st:
+        st.note(nodes=len(p.compute_nodes()))
         net = _network(session, p, part, sub, ins, outs, ranges, profile_ranges, tracker)
         net.config = builder_config(net, session.settings)
+        st.note(layers=net.network.num_layers, inputs=len(net.input_names), outputs=len(net.output_names))
         return net
 
 
@@ -193,25 +206,32 @@ def validate(session: Session, net: Network, sub: GraphModule, ins: Sequence[Nod
     """Run ``net`` by reference execution on every example set and compare with PyTorch's values,
     recorded in the one PyTorch run of the whole graph (running ``sub`` again would only recompute them)."""
     cfg = session.settings
-    with session.stage("validation", f"validating {of or net.name} by reference execution"), validation_threads():
+    with session.stage("validation", f"validating {of or net.name} by reference execution") as st, \
+            validation_threads():
         captured, outs32 = refs["captured"], refs["float32"]
         per_set = [[vals[i.name] for i in ins] for vals in captured]
         expected = [vals[outs[0].name] if len(outs) == 1 else tuple(vals[o.name] for o in outs) for vals in captured]
         refs32 = [[vals[o.name] for o in outs] for vals in outs32] if outs32 is not None else None
-        return _validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32, expected=expected)
+        st.note(input_sets=len(per_set))
+        numbers = _validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32, expected=expected)
+        st.note(rel_err=f"{numbers['rel_err']:.2e}", tolerance=f"{numbers['tolerance']:.1e}")
+        return numbers
 
 
 def build(session: Session, net: Network, of: str = "") -> torch.Tensor:
     """The serialized engine of ``net``, built by the backend that made it."""
-    with session.stage("build", f"building engine {of or net.name}"):
-        return build_engine(net, session.settings, net.config)
+    with session.stage("build", f"building engine {of or net.name}") as st:
+        engine = build_engine(net, session.settings, net.config)
+        st.note(engine_bytes=engine.numel())
+        return engine
 
 
 def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Sequence[Node],
                   outs: Sequence[Node], engine: torch.Tensor | None) -> TRTEngineModule:
     """The module that runs ``engine`` (or holds the checked network when not built)."""
-    with session.stage("assembly", announce=False):
+    with session.stage("assembly", f"engine module of {net.name}", announce=False) as st:
         md = engine_metadata(net, nodes, ins, outs, engine)
+        st.note(built=engine is not None, inputs=len(md.inputs), outputs=len(md.outputs))
         for k, v in {**feature_metadata(net.config, session.settings, net.backend),
                      **(build_device() if engine is not None else {})}.items():
             setattr(md, k, v)
@@ -221,8 +241,12 @@ def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Se
 
 def assemble(session: Session, gm: GraphModule, part: PartitionResult, modules: list[torch.nn.Module]) -> GraphModule:
     """The compiled program: ``gm`` with each partition replaced by its module; carries the report."""
-    with session.stage("assembly", announce=False):
+    with session.stage("assembly", "stitching engines and PyTorch parts together", announce=False) as st:
         out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
+        engines = [m for m in modules if isinstance(m, TRTEngineModule)]
+        st.note(engines=len(engines), built=sum(m.engine is not None for m in engines),
+                engine_bytes=sum(m.metadata.engine_bytes for m in engines),
+                fallback_partitions=len(modules) - len(engines), pytorch_nodes=len(session.report.fallback))
     out.trtforge_report = session.report
     return out
 

@@ -2,11 +2,11 @@
 
 The stage functions are in :mod:`trtforge.pipeline`; each runs inside :meth:`Session.stage`, the
 one place that times a stage (``report.timings_s``), announces it to progress listeners and logs
-it to ``logging.getLogger("trtforge.<stage>")``.
+it to ``logging.getLogger("trtforge.<stage>")`` (shown on stderr with ``debug=True``; see
+:mod:`trtforge._logging`).
 """
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from . import backend as _backend
+from ._logging import StageLog, logged_stage
 from ._progress import stage as _announce
 from .conversion.interpreter import Network
 from .errors import CompilationError
@@ -46,13 +47,15 @@ class Session:
     @classmethod
     def open(cls, settings: CompileSettings, manager: PackManager, model: str,
              observers: Sequence[NetworkObserver] = ()) -> "Session":
-        """Resolve the backends and start the report (timed as the ``setup`` stage)."""
+        """Resolve the backends and start the report (timed and logged as the ``setup`` stage)."""
         started = time.perf_counter()
         report = CompileReport(model=model, precision=str(settings.precision).replace("torch.", ""))
-        with report.timed("setup"):
+        with report.timed("setup"), logged_stage("setup", f"setting up the compile of {model}", settings.debug) as st:
             backend, target = resolve_backends(settings)
             report.backend, report.target_backend = backend.name if backend else None, target
             report.packs = [r.name for r in manager.loaded()]
+            st.note(backend=f"{backend.name} {backend.version}" if backend else None, target=target,
+                    packs=len(report.packs))
         return cls(settings, manager, backend, target, report, tuple(observers), started)
 
     @property
@@ -60,19 +63,14 @@ class Session:
         return self.manager.registry
 
     @contextmanager
-    def stage(self, name: str, doing: str | None = None, announce: bool = True) -> Iterator[None]:
+    def stage(self, name: str, doing: str | None = None, announce: bool = True) -> Iterator[StageLog]:
         """Run the block as stage ``name``: announced to progress listeners (a long step: ``announce``),
-        logged to ``trtforge.<name>``, its time added to ``report.timings_s[name]``."""
+        logged to ``trtforge.<name>`` (the block notes its counts on the :class:`StageLog` it gets),
+        its time added to ``report.timings_s[name]``."""
         if announce:
             _announce(doing or name)
-        log = logging.getLogger(f"trtforge.{name}")
-        log.debug("%s", doing or name)
-        t = time.perf_counter()
-        try:
-            with self.report.timed(name):
-                yield
-        finally:
-            log.debug("%s: %.3f s", doing or name, time.perf_counter() - t)
+        with self.report.timed(name), logged_stage(name, doing or name, self.settings.debug) as st:
+            yield st
 
 
 def resolve_backends(cfg: CompileSettings) -> tuple[_backend.Backend | None, str]:
