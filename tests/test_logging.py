@@ -103,6 +103,19 @@ def test_debug_attaches_one_handler_during_the_compile_and_none_after_twice(toy_
     assert during[4:] == [0, 0]  # without debug=True, none
 
 
+def test_debug_through_torch_compile_logs_each_region_s_stages(toy_manager):
+    """The torch.compile backend opens the same session: its stages log when the region compiles
+    (at the first call), and leave no handler behind."""
+    before = _trtforge_handlers()
+    torch._dynamo.reset()
+    compiled = torch.compile(trtforge.testing.module_from(lambda x: torch.relu(x * 2 + 1)), backend="trtforge",
+                             options={"min_block_size": 1, "debug": True, "build": False})
+    with listening() as seen, pytest.raises(trtforge.EngineNotBuiltError):
+        compiled(torch.randn(2, 4))  # build=False: the regions compiled, their engines were not built
+    assert {"setup", "export", "lowering", "partitioning", "conversion", "assembly"} <= seen.stages()
+    assert _trtforge_handlers() == before
+
+
 def test_a_failing_stage_is_logged_and_the_debug_handler_still_removed(toy_manager):
     before = _trtforge_handlers()
     with listening() as seen, pytest.raises(trtforge.CompilationError, match="require_full_compilation"):
