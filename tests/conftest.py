@@ -54,7 +54,7 @@ def cumsum_nonzero(ctx, target, args, kwargs, name):
     nz = ctx.out(ctx.net.add_non_zero(args[0]), "nonzero")
     layer = ctx.net.add_shuffle(nz)
     layer.first_transpose = (1, 0)
-    return ctx.cast(ctx.out(layer, "transpose"), torch.int64)
+    return blocks.cast(ctx, ctx.out(layer, "transpose"), torch.int64)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch.fx import GraphModule, Node
 
+from .conversion.bounds import COMPILE_FACTS, CompileFacts
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
 from .errors import BuildError, CompilationError, ConversionError, ValidationError
@@ -89,6 +90,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         tracker.seed(name[len(WRAPPED) + 1:] if name.startswith(WRAPPED + ".") else name, t)  # keep_fp32's
     with session.stage("partitioning", "reading the symbolic sizes", announce=False) as st:
         ranges = symbol_ranges(gm, specs)
+        gm.meta[COMPILE_FACTS] = CompileFacts(ranges, session.target)  # what validators' bounds() read
         st.note(symbols=len(ranges))
     sets: list[list[torch.Tensor]] = []
     if checking and not cfg.dryrun:
@@ -101,6 +103,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         report.node_precision = node_precisions(gm, cfg.precision)
     part = partition(session, gm)
     if cfg.dryrun:
+        gm.meta.pop(COMPILE_FACTS, None)
         report.engines += [engine_report(p.name, p.nodes, status="dryrun") for p in part.partitions]
         return report
     for name in ("conversion", "validation", "build"):
@@ -132,6 +135,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
             modules.append(sub)
         report.engines.append(er)
     report.built = cfg.build and any(e.status == "built" for e in report.engines)
+    gm.meta.pop(COMPILE_FACTS, None)  # compile-time facts (sympy symbols) do not belong in the program
     return assemble(session, gm, part, modules)
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "Capabilities",
+    "LayerLimits",
     "capabilities",
     "feature_refusals",
     "available",
@@ -42,6 +43,40 @@ _INSTALL_HINT = {
     "tensorrt": "pip install 'trtforge[tensorrt]'",
     "tensorrt_rtx": "pip install 'trtforge[rtx]'",
 }
+
+
+@dataclass(frozen=True)
+class LayerLimits:
+    """Limits a backend's layers enforce, as named values: converters and their validators read
+    them here (``trtforge.conversion.bounds.layer_limits``) instead of keeping their own copies.
+
+    A converter that exceeds one fails at build time (or worse, at run time); a validator that
+    compares the profile's bound (``trtforge.conversion.bounds``) with a limit refuses in time.
+    """
+
+    #: the most dimensions a tensor can have (``Dims.MAX_DIMS``; measured 8 on TensorRT-RTX 1.7)
+    max_rank: int = 8
+    #: the most elements a tensor of most layers may hold (the operator docs' "volume limits")
+    max_volume: int = 2**31 - 1
+    #: TopK: the largest K (``ITopKLayer.setK``: "only values up to 3840 are supported")
+    topk_max_k: int = 3840
+    #: TopK: the reduced axis must be one of the last this many dimensions (operator docs)
+    topk_axis_from_end: int = 4
+    #: NMS: the most boxes per batch item the layer considers (``setTopKBoxLimit``: <= 5000)
+    nms_max_boxes: int = 5000
+    #: layer type name -> the smallest input rank it accepts. TopK on a rank-1 input fails with
+    #: "at least 2 dimensions are required" (measured on TensorRT-RTX 1.7; full TensorRT is given
+    #: the same rule, which costs a converter one shuffle where it is not needed)
+    min_input_rank: dict[str, int] = field(default_factory=lambda: {"TOPK": 2})
+
+    def rank_refusal(self, layer: str, rank: int) -> str | None:
+        """Why a ``rank``-dimensional input cannot feed a ``layer`` layer (None: it can)."""
+        lowest = self.min_input_rank.get(layer, 0)
+        if rank < lowest:
+            return f"TensorRT's {layer} layer needs an input of at least {lowest} dimensions, not {rank}"
+        if rank > self.max_rank:
+            return f"TensorRT tensors have at most {self.max_rank} dimensions, not {rank}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -63,6 +98,8 @@ class Capabilities:
     #: every engine runs on all GPUs the backend supports (Ampere and later): there is no
     #: hardware-compatibility level to set, hardware_compatible=True is always met
     portable_engines: bool = False
+    #: the limits its layers enforce (TopK K, NMS boxes, ranks)
+    limits: LayerLimits = field(default_factory=LayerLimits)
 
     def supports(self, layer: str) -> bool:
         return layer not in self.unsupported_layers

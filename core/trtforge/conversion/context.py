@@ -4,19 +4,21 @@ A converter is ``fn(ctx, target, args, kwargs, name)``. ``args``/``kwargs`` are
 the node's arguments with every graph value replaced by what stands for it in
 the network: a TensorRT ``ITensor`` for tensors computed in the network, a
 ``torch.Tensor`` for weights and buffers, Python values for constants. The
-context owns the network and offers the few operations nearly every
-converter needs; more building blocks live in :mod:`trtforge.conversion.blocks`.
+context owns the network and its state (names, weights kept alive, the node being converted)
+and turns values into tensors; every operation on tensors (casts, shapes, broadcasting and the
+rest) is a building block in :mod:`trtforge.conversion.blocks`: one way to do each thing.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import warnings
+from typing import Any
 
 import torch
 
 from .. import backend as _backend
 from ..errors import ConversionError
 from ..settings import CompileSettings
-from . import dtypes
+from . import blocks, dtypes
 
 
 class ConversionContext:
@@ -89,22 +91,11 @@ class ConversionContext:
     def to_trt(self, value: Any, dtype: torch.dtype | None = None) -> Any:
         """``value`` as an ITensor: tensors pass through (cast if ``dtype`` given), others become constants."""
         if self.is_tensor(value):
-            return self.cast(value, dtype) if dtype is not None else value
+            return blocks.cast(self, value, dtype) if dtype is not None else value
         return self.constant(value, dtype)
-
-    def cast(self, tensor: Any, dtype: torch.dtype) -> Any:
-        """Cast ``tensor`` to ``dtype`` (no layer when it already has it)."""
-        want = dtypes.to_trt(dtype, self.trt)
-        if tensor.dtype == want:
-            return tensor
-        return self.out(self.net.add_cast(tensor, want), "cast")
 
     def torch_dtype(self, tensor: Any) -> torch.dtype:
         return dtypes.to_torch(tensor.dtype)
-
-    def shape(self, tensor: Any) -> tuple[int, ...]:
-        """Static shape of ``tensor``; dynamic dimensions are -1."""
-        return tuple(tensor.shape)
 
     def meta(self, arg: Any = None) -> Any:
         """The FakeTensor (shape, dtype) PyTorch recorded for the current node (or one of its inputs)."""
@@ -117,11 +108,6 @@ class ConversionContext:
         if index is not None and isinstance(val, (list, tuple)):
             val = val[index]
         return getattr(val, "dtype", None)
-
-    def shape_of(self, tensor: Any) -> Any:
-        """The runtime shape of ``tensor`` as a 1-D int64 shape tensor."""
-        shape = self.out(self.net.add_shape(tensor), "shape")
-        return self.cast(shape, torch.int64)
 
     def keep(self, tensor: torch.Tensor) -> torch.Tensor:
         """Keep ``tensor`` alive until the engine is built (for weights passed by pointer)."""
@@ -148,29 +134,30 @@ class ConversionContext:
             self._handed.append((w, t, node))
         return w
 
-    def broadcast(self, *tensors: Any) -> list[Any]:
-        """Make ranks equal by prepending size-1 dimensions (TensorRT broadcasts size-1 dims)."""
-        rank = max(len(t.shape) for t in tensors)
-        out = []
-        for t in tensors:
-            missing = rank - len(t.shape)
-            if missing:
-                layer = self.net.add_shuffle(t)
-                if all(d >= 0 for d in t.shape):
-                    layer.reshape_dims = (1,) * missing + tuple(t.shape)
-                else:
-                    ones = self.constant(torch.ones(missing, dtype=torch.int64))
-                    shape = self.out(self.net.add_concatenation([ones, self.shape_of(t)]), "bshape")
-                    layer.set_input(1, shape)
-                t = self.out(layer, "broadcast")
-            out.append(t)
-        return out
-
     def fail(self, message: str) -> "ConversionError":
         """An error naming the current node, for converters to raise."""
         node = self.current_node
         where = f"node {node.name} ({node.target})" if node is not None else "conversion"
         return ConversionError(f"{where}: {message}")
 
-    def tensors(self, values: Sequence[Any]) -> list[Any]:
-        return [self.to_trt(v) for v in values]
+    # -- deprecated (API 1.0): one way to do each thing, in blocks ----------------------------
+    def cast(self, tensor: Any, dtype: torch.dtype) -> Any:
+        """Deprecated: use ``blocks.cast(ctx, tensor, dtype)``."""
+        _deprecated("ctx.cast(t, dtype)", "blocks.cast(ctx, t, dtype)")
+        return blocks.cast(self, tensor, dtype)
+
+    def shape_of(self, tensor: Any) -> Any:
+        """Deprecated: use ``blocks.shape_of(ctx, tensor)``."""
+        _deprecated("ctx.shape_of(t)", "blocks.shape_of(ctx, t)")
+        return blocks.shape_of(self, tensor)
+
+    def broadcast(self, *tensors: Any) -> list[Any]:
+        """Deprecated: use ``blocks.same_rank(ctx, *tensors)``."""
+        _deprecated("ctx.broadcast(*ts)", "blocks.same_rank(ctx, *ts)")
+        return blocks.same_rank(self, *tensors)
+
+
+def _deprecated(old: str, new: str) -> None:
+    # stacklevel 3: the warning names the converter's own file and line, not this module
+    warnings.warn(f"{old} is deprecated and will be removed in trtforge core API 2.0; use {new} "
+                  "(from trtforge.conversion import blocks)", DeprecationWarning, stacklevel=3)

@@ -1,4 +1,4 @@
-"""torch.dtype <-> TensorRT DataType."""
+"""torch.dtype <-> TensorRT DataType, and the one place that emits a TensorRT cast layer."""
 from __future__ import annotations
 
 from typing import Any
@@ -70,3 +70,14 @@ def to_torch(dtype: Any) -> torch.dtype:
         if getattr(dtype, "name", None) == name:
             return tdt
     raise TypeError(f"no torch dtype for TensorRT {dtype}")
+
+
+def cast_layer(ctx: Any, tensor: Any, dtype: torch.dtype) -> Any:
+    """``tensor`` as TensorRT's cast layer makes it ``dtype`` (no layer when it already is).
+
+    The raw layer: converters use ``blocks.cast``, which adds torch's rules (bool is ``!= 0``).
+    """
+    want = to_trt(dtype, ctx.trt)
+    if tensor.dtype == want:
+        return tensor
+    return ctx.out(ctx.net.add_cast(tensor, want), "cast")

@@ -12,11 +12,10 @@ from torch.fx import Node
 from .. import backend as _backend
 from ..plugins.converters import ConverterSpec, qualified_op_name
 from ..settings import CompileSettings
+from .bounds import SymbolRanges, dim_range
 from .context import ConversionContext, ConversionError
 from . import dtypes
 
-#: symbol -> (min, opt, max)
-SymbolRanges = Mapping[Any, tuple[int, int, int]]
 
 @dataclass
 class Network:
@@ -49,33 +48,6 @@ class Network:
     backend: Any = None
     #: the builder configuration (profiles, engine features), made right after conversion
     config: Any = None
-
-
-def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
-    """(min, opt, max) of a static or symbolic dimension."""
-    if isinstance(dim, int):
-        return dim, dim, dim
-    expr = dim.node.expr
-    free = list(expr.free_symbols)
-    if all(s in ranges for s in free):
-        vals = []
-        for k in range(3):
-            vals.append(int(expr.xreplace({s: ranges[s][k] for s in free})))
-        lo, op, hi = vals
-        return min(lo, hi), op, max(lo, hi)
-    shape_env = dim.node.shape_env
-    vr = shape_env.bound_sympy(expr)
-    try:  # an unbounded end is sympy's infinity: int() of it raises (AttributeError in some versions)
-        if not (getattr(vr.lower, "is_finite", False) and getattr(vr.upper, "is_finite", False)):
-            raise ValueError(vr)
-        lo, hi = int(vr.lower), int(vr.upper)
-    except (TypeError, OverflowError, ValueError, AttributeError):
-        raise ConversionError(
-            f"dimension {expr} has no finite bound (a data-dependent size); it cannot be an engine "
-            "input dimension. Keep its producer and consumers in one engine, or bound it with "
-            "torch._check"
-        ) from None
-    return lo, hi, hi
 
 
 def _as_tensor_list(value: Any) -> list[Any]:
@@ -129,7 +101,7 @@ def _mark_output(ctx: ConversionContext, net: Any, value: Any, val: Any, k: int)
     want = val.dtype if isinstance(val, torch.Tensor) else ctx.torch_dtype(t)
     if want == torch.float64:
         want = torch.float32
-    t = ctx.cast(t, want)
+    t = dtypes.cast_layer(ctx, t, want)
     if t.is_network_input or t.is_network_output:
         t = ctx.out(net.add_identity(t), "output")
     t.name = f"output_{k}"

@@ -1,8 +1,12 @@
 """Converter declarations: the ``@trtforge.converter`` decorator and the record it makes."""
 from __future__ import annotations
 
+import importlib
+import inspect
 import operator
+import pkgutil
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Iterable
 
 import torch
@@ -125,15 +129,14 @@ _PYTHON_TARGETS = {operator.getitem}
 
 
 def converter(
-    target: Any,
-    *,
+    *targets: Any,
     supports_dynamic_shapes: bool = False,
     requires_output_allocator: bool = False,
     capability_validator: CapabilityValidator | None = None,
     priority: int = 0,
     emits: Iterable[str] = (),
 ) -> Callable[[ConverterFn], ConverterFn]:
-    """Declare ``fn`` as the converter for ``target`` (an ``OpOverload``).
+    """Declare ``fn`` as the converter for each of ``targets`` (``OpOverload`` s).
 
     ``supports_dynamic_shapes``: the converter handles dynamic dimensions
     (``-1`` in TensorRT shapes) with shape tensors; otherwise nodes with dynamic
@@ -142,23 +145,27 @@ def converter(
     ``capability_validator(node, settings) -> bool`` refuses argument
     combinations the converter does not handle. Higher ``priority`` wins.
     ``emits`` lists TensorRT layer types (e.g. ``"NON_ZERO"``) that some
-    backends cannot build. Stack the decorator to cover several overloads.
+    backends cannot build. Several targets (or stacked decorators) cover several overloads.
     """
-    check_target(target)
+    if not targets:
+        raise TypeError("@trtforge.converter needs the op(s) it converts: @trtforge.converter(torch.ops.aten.relu.default)")
+    for target in targets:
+        check_target(target)
 
     def decorate(fn: ConverterFn) -> ConverterFn:
-        spec = ConverterSpec(
-            target=target,
-            fn=fn,
-            supports_dynamic_shapes=bool(supports_dynamic_shapes),
-            requires_output_allocator=bool(requires_output_allocator),
-            capability_validator=capability_validator,
-            priority=int(priority),
-            emits=frozenset(emits),
-        )
-        existing = list(getattr(fn, _ATTR, ()))
-        existing.append(spec)
-        setattr(fn, _ATTR, tuple(existing))
+        specs = [
+            ConverterSpec(
+                target=target,
+                fn=fn,
+                supports_dynamic_shapes=bool(supports_dynamic_shapes),
+                requires_output_allocator=bool(requires_output_allocator),
+                capability_validator=capability_validator,
+                priority=int(priority),
+                emits=frozenset(emits),
+            )
+            for target in targets
+        ]
+        setattr(fn, _ATTR, tuple(getattr(fn, _ATTR, ())) + tuple(specs))
         return fn
 
     return decorate
@@ -173,6 +180,37 @@ def specs_of(fn: Any) -> tuple[ConverterSpec, ...]:
             "@trtforge.converter(op, ...)"
         )
     return specs
+
+
+def converters_in(module: ModuleType) -> list[ConverterFn]:
+    """Every ``@converter``-decorated function defined in ``module``; of a package, also of every
+    module under it (imported here), in module-name then source-line order, each function once.
+    Converters a module imports from elsewhere are not its own and are left out.
+
+    What ``register(module)`` registers, so a pack keeps no hand-written list of its converters.
+    """
+    modules = [module]
+    if hasattr(module, "__path__"):  # a package: its modules, including ones nothing imported yet
+        for info in pkgutil.walk_packages(module.__path__, prefix=f"{module.__name__}."):
+            modules.append(importlib.import_module(info.name))
+    root = module.__name__
+    found: dict[int, ConverterFn] = {}
+    for mod in modules:
+        for value in vars(mod).values():
+            home = getattr(value, "__module__", None) or ""
+            mine = home == root or home.startswith(f"{root}.")  # not a converter imported from elsewhere
+            if mine and callable(value) and getattr(value, _ATTR, None):
+                found.setdefault(id(value), value)
+
+    def order(fn: ConverterFn) -> tuple[str, int]:
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+        return (getattr(fn, "__module__", "") or "", code.co_firstlineno if code else 0)
+
+    fns = sorted(found.values(), key=order)
+    if not fns:
+        raise TypeError(f"register({module.__name__}): the module defines no function decorated with "
+                        "@trtforge.converter(op, ...)")
+    return fns
 
 
 class Refusal:

@@ -5,16 +5,24 @@ from dataclasses import dataclass
 
 #: Version of the pack contract (hooks, decorator, conversion context). A pack
 #: written for ``MAJOR.MINOR`` loads on a core with the same MAJOR and MINOR >= it.
-CORE_API_VERSION = "1.0"
+#: 1.1 added the converter toolkit (``conversion.args``, ``conversion.bounds``, layer limits,
+#: ``blocks.same_rank``), ``register(module)`` and PackInfo defaults from metadata.
+CORE_API_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
 class PackInfo:
-    """What a pack says about itself through ``trtforge_pack_info``."""
+    """What a pack says about itself through ``trtforge_pack_info``.
 
-    name: str
-    version: str
-    description: str = ""
+    Only ``api_version`` needs saying: ``PackInfo(api_version="1.1")``. What is left out is read
+    from the pack's distribution metadata (``pyproject.toml``), so it is written once: the name
+    is the entry point's, the version the distribution's, the description its ``description``
+    (summary), else the first line of the pack module's docstring.
+    """
+
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
     api_version: str = CORE_API_VERSION
 
 

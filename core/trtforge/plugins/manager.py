@@ -11,17 +11,18 @@ import difflib
 import os
 import traceback
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Iterable, Literal
 
 import pluggy
 
 from ..errors import PackLoadError
 from . import hookspecs
-from .converters import ConverterSpec, specs_of
+from .converters import ConverterSpec, converters_in, specs_of
 from .info import CORE_API_VERSION, PackInfo, api_compatible
 from .registry import ConverterRegistry
 
-from .manager_light import ENTRY_POINT_GROUP, entry_points, importlib_metadata
+from .manager_light import ENTRY_POINT_GROUP, distribution_facts, entry_points, importlib_metadata
 #: a pack as the manager saw it: loaded, failed to load, or blocked by the settings/environment
 PackStatus = Literal["loaded", "error", "blocked"]
 
@@ -176,7 +177,13 @@ class PackManager:
         info = infos[0]
         if not isinstance(info, PackInfo):
             raise _PackError(f"trtforge_pack_info returned {type(info).__name__}, expected trtforge.PackInfo")
-        rec.version, rec.description, rec.api_version = info.version, info.description, str(info.api_version)
+        rec.api_version = str(info.api_version)
+        rec.version, rec.description = info.version, info.description
+        if rec.version is None or rec.description is None:  # left to the distribution's metadata
+            version, summary = distribution_facts(rec.distribution, plugin)
+            doc = (getattr(plugin, "__doc__", None) or "").strip().split("\n")[0]
+            rec.version = rec.version or version or "unknown"
+            rec.description = rec.description if rec.description is not None else (summary or doc)
         if not api_compatible(rec.api_version):
             major = CORE_API_VERSION.split(".")[0]
             raise _PackError(
@@ -186,10 +193,12 @@ class PackManager:
             )
 
     def _collect(self, rec: PackRecord, plugin: Any) -> None:
-        def register_converter(*fns: Callable) -> None:
+        def register_converter(*fns: Callable | ModuleType) -> None:
+            """``register(fn, ...)`` or ``register(module)``: a module registers every converter in it."""
             for f in fns:
                 try:
-                    rec.converters.extend(specs_of(f))
+                    for fn in converters_in(f) if isinstance(f, ModuleType) else [f]:
+                        rec.converters.extend(specs_of(fn))
                 except TypeError as exc:
                     raise _PackError(str(exc)) from exc
 

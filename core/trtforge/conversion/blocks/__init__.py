@@ -8,6 +8,7 @@ or a 1-element int64 ITensor, and the blocks accept lists mixing both.
 * :mod:`.shapes`: sizes and shape arithmetic (``sizes``, ``dim_arith``,
   ``shape_tensor``), reshape/squeeze/unsqueeze/flatten/permute, slicing
   (``slice_nd``, ``slice_dim``, ``select``), ``expand``, ``fill``, ``pad``, ``concat``.
+* :mod:`.shapes` also has ``same_rank`` (equal ranks for broadcasting).
 * :mod:`.math`: type promotion and casts (``result_dtype``, ``promote``,
   ``cast``, ``upcast``), ``elementwise``/``unary``/``activation``,
   ``compare``/``logical``/``where``, ``reduce``, ``softmax``, ``matmul``.
@@ -55,6 +56,7 @@ from .shapes import (
     permute,
     prod,
     reshape,
+    same_rank,
     select,
     shape_of,
     shape_tensor,
@@ -78,7 +80,7 @@ __all__ = [
     "Size", "activation", "as_list", "as_size_tensor", "axes_mask", "broadcast_to", "cast", "clamp_index",
     "compare", "concat", "constant_int", "dim_arith", "dim_size", "elementwise", "expand", "fill", "flatten",
     "gather_1d", "is_static", "log_softmax", "logical", "matmul", "normalize_dim", "numel_of", "pad", "permute",
-    "prod", "promote", "reduce", "reshape", "result_dtype", "scalar", "select", "shape_of", "shape_tensor",
+    "prod", "promote", "reduce", "reshape", "result_dtype", "same_rank", "scalar", "select", "shape_of", "shape_tensor",
     "size", "sizes", "slice_dim", "slice_nd", "softmax", "squeeze", "static_numel", "to_float", "to_rank",
     "unary", "unsqueeze", "upcast", "where",
 ]

@@ -5,12 +5,15 @@ comparisons) so converters only map arguments.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
-from ..context import ConversionContext
-from .shapes import axes_mask, normalize_dim, reshape, sizes, squeeze as _squeeze, to_rank
+from ..dtypes import cast_layer
+from .shapes import axes_mask, normalize_dim, reshape, same_rank, sizes, squeeze as _squeeze, to_rank
+
+if TYPE_CHECKING:  # annotations only: the context uses blocks, not the reverse
+    from ..context import ConversionContext
 
 _LOW_FLOATS = (torch.float16, torch.bfloat16)
 
@@ -49,8 +52,8 @@ def cast(ctx: ConversionContext, x: Any, dtype: torch.dtype) -> Any:
     if dtype == torch.bool and ctx.torch_dtype(x) != torch.bool:
         return compare(ctx, "ne", x, 0)
     if ctx.torch_dtype(x) == torch.bool and dtype != torch.bool and (dtype.is_floating_point or dtype == torch.int64):
-        x = ctx.cast(x, torch.int32)  # bool casts only to/from int32 everywhere
-    return ctx.cast(x, dtype)
+        x = cast_layer(ctx, x, torch.int32)  # bool casts only to/from int32 everywhere
+    return cast_layer(ctx, x, dtype)
 
 
 def to_float(ctx: ConversionContext, x: Any, dtype: torch.dtype | None = None) -> Any:
@@ -62,14 +65,14 @@ def to_float(ctx: ConversionContext, x: Any, dtype: torch.dtype | None = None) -
 
 def upcast(ctx: ConversionContext, x: Any) -> Any:
     """float16/bfloat16 to float32, for numerically sensitive layers (normalization, variance)."""
-    return ctx.cast(x, torch.float32) if ctx.torch_dtype(x) in _LOW_FLOATS else x
+    return cast_layer(ctx, x, torch.float32) if ctx.torch_dtype(x) in _LOW_FLOATS else x
 
 
 def promote(ctx: ConversionContext, *values: Any, dtype: torch.dtype | None = None) -> list[Any]:
     """ITensors of one dtype (``dtype``, else torch's promotion of the operands), broadcast to one rank."""
     dtype = dtype or result_dtype(ctx, *values)
     tensors = [cast(ctx, v, dtype) if ctx.is_tensor(v) else ctx.to_trt(v, dtype) for v in values]
-    return ctx.broadcast(*tensors)
+    return same_rank(ctx, *tensors)
 
 
 def scalar(ctx: ConversionContext, value: Any, dtype: torch.dtype, rank: int = 0) -> Any:
@@ -138,7 +141,7 @@ def where(ctx: ConversionContext, cond: Any, a: Any, b: Any, *, dtype: torch.dty
     dtype = dtype or result_dtype(ctx, a, b)
     cond = cast(ctx, ctx.to_trt(cond), torch.bool)
     a, b = promote(ctx, a, b, dtype=dtype)
-    cond, a, b = ctx.broadcast(cond, a, b)
+    cond, a, b = same_rank(ctx, cond, a, b)
     return ctx.out(ctx.net.add_select(cond, a, b), "where")
 
 

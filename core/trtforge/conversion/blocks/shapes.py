@@ -7,11 +7,14 @@ form and folds arithmetic on ints in Python, so static shapes add no layers.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import torch
 
-from ..context import ConversionContext
+from ..dtypes import cast_layer
+
+if TYPE_CHECKING:  # annotations only: the context uses blocks, not the reverse
+    from ..context import ConversionContext
 
 #: an ``int`` (known at build time) or a 1-element int64 ITensor
 Size = Union[int, Any]
@@ -52,7 +55,7 @@ def dim_size(ctx: ConversionContext, x: Any, dim: int) -> Any:
     dim = normalize_dim(dim, len(x.shape))
     if x.shape[dim] >= 0:
         return ctx.constant(torch.tensor([x.shape[dim]], dtype=torch.int64))
-    return gather_1d(ctx, ctx.shape_of(x), [dim])
+    return gather_1d(ctx, shape_of(ctx, x), [dim])
 
 
 def size(ctx: ConversionContext, x: Any, dim: int) -> Size:
@@ -71,7 +74,7 @@ def sizes(ctx: ConversionContext, x: Any) -> list[Size]:
         if d >= 0:
             out.append(int(d))
         else:
-            shape = shape if shape is not None else ctx.shape_of(x)
+            shape = shape if shape is not None else shape_of(ctx, x)
             out.append(gather_1d(ctx, shape, [i]))
     return out
 
@@ -80,7 +83,7 @@ def as_size_tensor(ctx: ConversionContext, d: Size) -> Any:
     """A size as a 1-element int64 tensor (ints become constants; 0-d tensors are reshaped)."""
     if not ctx.is_tensor(d):
         return ctx.constant(torch.tensor([int(d)], dtype=torch.int64))
-    d = ctx.cast(d, torch.int64)
+    d = cast_layer(ctx, d, torch.int64)
     if len(d.shape) == 0:
         d = reshape(ctx, d, [1])
     return d
@@ -109,7 +112,7 @@ def shape_of(ctx: ConversionContext, x: Any) -> Any:
     """The shape of ``x`` as a 1-D int64 tensor: a constant when static, else a shape layer."""
     if is_static(x):
         return ctx.constant(torch.tensor(list(x.shape), dtype=torch.int64))
-    return ctx.shape_of(x)
+    return cast_layer(ctx, ctx.out(ctx.net.add_shape(x), "shape"), torch.int64)
 
 
 _ARITH = {
@@ -220,6 +223,14 @@ def to_rank(ctx: ConversionContext, x: Any, rank: int) -> Any:
     x = ctx.to_trt(x)
     missing = rank - len(x.shape)
     return reshape(ctx, x, [1] * missing + sizes(ctx, x)) if missing > 0 else x
+
+
+def same_rank(ctx: ConversionContext, *tensors: Any) -> list[Any]:
+    """``tensors`` with equal ranks, size-1 dimensions prepended: how TensorRT's elementwise
+    layers broadcast (they broadcast size-1 dimensions, never missing ones)."""
+    values = [ctx.to_trt(t) for t in tensors]
+    rank = max(len(t.shape) for t in values)
+    return [to_rank(ctx, t, rank) for t in values]
 
 
 # -- slicing ----------------------------------------------------------------------
