@@ -70,7 +70,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--pinned-converter", "pinned_converters", "repeat",
          "OP=PACK: that pack's converter wins for that op (repeat for several)", type=_pin, metavar="OP=PACK",
          commands=BOTH),
-    Flag("--debug", "debug", "true", "TensorRT's messages, and tracebacks on errors", commands=BOTH),
+    Flag("--debug", "debug", "true",
+         "log each stage and TensorRT's messages to stderr, and show tracebacks on errors", commands=BOTH),
     # -- compiling ------------------------------------------------------------------------------
     Flag("--no-build", "build", "false", "construct and check networks only"),
     Flag("--validate", "validate", "true", "check numbers by CPU reference execution"),
