@@ -15,7 +15,7 @@ from ..errors import (
     IncompatibleModesError,
     RefitError,
 )
-from .metadata import ABI_VERSION, EngineMetadata, engine_sha256, torch_dtype
+from .metadata import ABI_VERSION, EngineMetadata, engine_digest, torch_dtype
 from .runner import EngineRunner
 
 __all__ = ["TRTEngineModule"]
@@ -85,7 +85,7 @@ class TRTEngineModule(torch.nn.Module):
                 raise ValueError(f"engine {metadata.name!r}: the serialized engine is empty")
             tensor = torch.frombuffer(data, dtype=torch.uint8)
         if tensor is not None:
-            digest = engine_sha256(tensor)
+            digest = engine_digest(tensor)  # once per engine tensor: trtforge.load hashes them all in parallel first
             if metadata.sha256 and metadata.sha256 != digest:
                 raise CorruptedProgramError(
                     f"engine {metadata.name!r} is corrupted: its bytes have sha256 {digest[:16]}..., its "
