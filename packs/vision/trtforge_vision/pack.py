@@ -3,17 +3,11 @@ from __future__ import annotations
 
 import trtforge
 
-from . import __version__
-
 
 @trtforge.hookimpl
 def trtforge_pack_info():
-    return trtforge.PackInfo(
-        name="vision",
-        version=__version__,
-        description="every op torchvision classifiers need (CNNs and vision transformers)",
-        api_version="1.0",
-    )
+    # name, version and description come from the entry point and the distribution (pyproject.toml)
+    return trtforge.PackInfo(api_version="1.1")
 
 
 @trtforge.hookimpl
@@ -21,7 +15,7 @@ def trtforge_register_converters(register):
     # Converters are imported here, not at module import: loading the pack stays cheap.
     from . import converters
 
-    register(*converters.ALL)
+    register(converters)
 
 
 @trtforge.hookimpl
