@@ -6,6 +6,7 @@ import torch
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
 from trtforge.conversion.args import argument, dtype_of, node_argument
+from trtforge.conversion.bounds import layer_limits
 
 from ._util import converter, float_input
 
@@ -102,23 +103,35 @@ def var_mean(ctx, target, args, kwargs, name):
 def _topk1(ctx, x, dim: int, largest: bool):
     """Max/min along ``dim`` with its index (TopK k=1); keeps the dim; indices int64 like torch.
 
-    TopK needs rank >= 2: lower ranks get leading size-1 dimensions, removed afterwards.
+    The backend's TopK limits (``layer_limits``) shape the input: below the minimum rank (2 on
+    TensorRT-RTX) it gets leading size-1 dimensions, removed afterwards (a 0-d input comes back as
+    ``[1]``); an axis further from the end than TopK reduces is moved last and back.
     """
+    limits = layer_limits(ctx.current_node)
     x = ctx.to_trt(x)
-    dtype, rank = ctx.torch_dtype(x), len(x.shape)
-    dim = B.normalize_dim(dim, rank)
-    lifted = B.to_rank(ctx, x, 2) if rank < 2 else x
-    dim += len(lifted.shape) - rank
+    dtype = ctx.torch_dtype(x)
+    if not len(x.shape):
+        x = B.reshape(ctx, x, [1])
+    rank = len(x.shape)
+    lift = max(limits.min_input_rank.get("TOPK", 0) - rank, 0)
+    lifted = B.to_rank(ctx, x, rank + lift)
+    dim, n = B.normalize_dim(dim, rank) + lift, rank + lift
+    order = list(range(n))
+    if dim < n - limits.topk_axis_from_end:
+        order = [d for d in range(n) if d != dim] + [dim]
+        lifted = B.permute(ctx, lifted, order)
     if dtype == torch.bool:
         lifted = B.cast(ctx, lifted, torch.int32)
     op = ctx.trt.TopKOperation.MAX if largest else ctx.trt.TopKOperation.MIN
-    layer = ctx.net.add_topk(lifted, op, 1, B.axes_mask([dim], len(lifted.shape)))
+    layer = ctx.net.add_topk(lifted, op, 1, B.axes_mask([order.index(dim)], n))
     ctx.name(layer, "topk")
     values = B.cast(ctx, layer.get_output(0), dtype)
     idx = B.cast(ctx, layer.get_output(1), torch.int64)
-    if rank < 2:
-        keep = [1] * max(rank, 1) if rank else []
-        values, idx = B.reshape(ctx, values, keep or [1]), B.reshape(ctx, idx, keep or [1])
+    if order != list(range(n)):
+        back = [order.index(d) for d in range(n)]
+        values, idx = B.permute(ctx, values, back), B.permute(ctx, idx, back)
+    if lift:
+        values, idx = (B.squeeze(ctx, t, list(range(lift))) for t in (values, idx))
     return values, idx
 
 
