@@ -52,8 +52,9 @@ def diagonal(ctx, target, args, kwargs, name):
     return B.slice_dim(ctx, flat, rank - 2, start, start + (length - 1) * (n2 + 1) + 1, n2 + 1, length=length)
 
 
-#: most elements an as_strided gather index may hold (it is a constant of the engine)
-_MAX_STRIDED_INDEX = 1 << 22
+#: This pack's choice, not a TensorRT limit: the most elements an as_strided view may have.
+#: Its gather indices are a constant int64 table stored in the engine (32 MiB at this size).
+AS_STRIDED_MAX_ELEMENTS = 1 << 22
 
 
 def _as_strided_ok(node, settings):
@@ -64,8 +65,9 @@ def _as_strided_ok(node, settings):
         return Refusal("as_strided with dynamic sizes, strides or input shape")
     if not x.is_contiguous():
         return Refusal("as_strided of a non-contiguous tensor (it reads memory in an order TensorRT does not keep)")
-    if math.prod(size) > _MAX_STRIDED_INDEX:
-        return Refusal(f"as_strided of {math.prod(size)} elements (> {_MAX_STRIDED_INDEX} gather indices)")
+    if math.prod(size) > AS_STRIDED_MAX_ELEMENTS:
+        return Refusal(f"as_strided of {math.prod(size)} elements: the vision pack builds at most "
+                       f"{AS_STRIDED_MAX_ELEMENTS} (its gather index table is a constant of the engine)")
     last = offset + sum((s - 1) * st for s, st in zip(size, stride) if s > 0)
     if last >= x.numel() or any(st < 0 for st in stride):
         return Refusal("as_strided reads outside the input's elements")
