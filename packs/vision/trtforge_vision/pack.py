@@ -20,7 +20,6 @@ def trtforge_register_converters(register):
 
 @trtforge.hookimpl
 def trtforge_register_lowering_passes(register):
-    from .passes import fold_batch_norm, views_to_reshape
+    from .passes import fold_batch_norm
 
-    register(views_to_reshape)
     register(fold_batch_norm)

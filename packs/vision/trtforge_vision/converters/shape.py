@@ -28,9 +28,9 @@ def _target_sizes(ctx, requested, infer: bool = True) -> list:
     return out
 
 
-@converter(aten.reshape.default, aten._unsafe_view.default)
+@converter(aten.reshape.default, aten.view.default, aten._unsafe_view.default)
 def view(ctx, target, args, kwargs, name):
-    """reshape and view (the pack's lowering pass turns every view into a reshape)."""
+    """reshape and the views: one shuffle layer (TensorRT has no strides, so a view is a reshape)."""
     return B.reshape(ctx, args[0], _target_sizes(ctx, args[1]))
 
 
