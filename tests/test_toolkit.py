@@ -210,3 +210,17 @@ def test_one_decorator_declares_several_overloads_and_needs_at_least_one():
     assert [s.op_name for s in specs] == ["aten::add", "aten::sub"] and all(s.supports_dynamic_shapes for s in specs)
     with pytest.raises(TypeError, match="needs the op"):
         trtforge.converter()
+
+
+def test_one_line_hooks_make_a_pack_the_core_loads_like_a_hand_written_one(tmp_path, monkeypatch):
+    from trtforge.plugins import converters_hook, info_hook
+
+    _package(tmp_path, monkeypatch, "toolkit_pack_c")
+    plugin = types.ModuleType("toolkit_pack_c_hooks")
+    plugin.trtforge_pack_info = info_hook(api_version="1.1", description="one-line hooks")
+    plugin.trtforge_register_converters = converters_hook("toolkit_pack_c.converters")
+    rec = PackManager(discover=False).add_pack("oneline", plugin)
+    assert rec.status == "loaded", rec.error
+    assert rec.description == "one-line hooks" and len(rec.converters) == 3
+    with pytest.raises(TypeError, match="absolute module names"):
+        converters_hook(".converters")

@@ -16,6 +16,7 @@ _LAZY = {
     "ENTRY_POINT_GROUP": "manager", "PackLoadError": "manager", "PackManager": "manager",
     "PackRecord": "manager", "get_manager": "manager", "set_manager": "manager",
     "ConverterRegistry": "registry", "Reason": "registry", "Rejection": "registry", "Selection": "registry",
+    "converters_in": "converters", "converters_hook": "declare", "info_hook": "declare",
 }
 
 __all__ = ["CORE_API_VERSION", "PackInfo", "api_compatible", "hookimpl", "hookspec", *_LAZY]

@@ -47,14 +47,14 @@ def _configure(layer: Any, g: Granularity) -> Any:
 
 def quantize(ctx: Any, x: Any, scale: Any, kind: str, g: Granularity, suffix: str = "quantize") -> Any:
     """``IQuantizeLayer`` of the run-time tensor ``x`` to ``kind`` (the scale in ``x``'s type)."""
-    s = scale_tensor(ctx, scale, ctx.shape(x), g, ctx.torch_dtype(x))
+    s = scale_tensor(ctx, scale, tuple(x.shape), g, ctx.torch_dtype(x))
     layer = ctx.net.add_quantize(x, s, getattr(ctx.trt.DataType, _TRT_TYPE[kind]))
     return ctx.out(_configure(layer, g), suffix)
 
 
 def dequantize(ctx: Any, q: Any, scale: Any, g: Granularity, out_dtype: torch.dtype, suffix: str = "dequantize") -> Any:
     """``IDequantizeLayer`` of the quantized tensor ``q`` to ``out_dtype`` (the scale in that type)."""
-    s = scale_tensor(ctx, scale, ctx.shape(q), g, out_dtype)
+    s = scale_tensor(ctx, scale, tuple(q.shape), g, out_dtype)
     layer = ctx.net.add_dequantize(q, s, dtypes.to_trt(out_dtype))
     return ctx.out(_configure(layer, g), suffix)
 
