@@ -41,6 +41,22 @@ def test_compile_writes_report_json(toy_manager, model_spec, tmp_path, capsys):
     assert "in TensorRT" in capsys.readouterr().out
 
 
+def test_debug_logs_each_stage_and_tensorrt_to_stderr_only_when_asked(toy_manager, model_spec, capsys):
+    import logging
+
+    from trtforge._logging import DebugHandler
+
+    args = ["compile", model_spec, "--input", "2x4", "--min-block-size", "1"]
+    assert main(args) == 0
+    assert "trtforge." not in capsys.readouterr().err
+    assert main([*args, "--debug"]) == 0
+    out, err = capsys.readouterr()
+    for stage in ("setup", "export", "lowering", "partitioning", "conversion", "build", "assembly"):
+        assert f" trtforge.{stage} INFO: " in err, stage
+    assert " trtforge.tensorrt INFO: " in err and "trtforge." not in out  # logs on stderr, the report on stdout
+    assert not any(isinstance(h, DebugHandler) for h in logging.getLogger("trtforge").handlers)
+
+
 def test_coverage_is_a_dry_run(toy_manager, model_spec, tmp_path):
     out = tmp_path / "c.json"
     assert main(["coverage", model_spec, "--input", "2x4", "--min-block-size", "1", "--json", str(out)]) == 0

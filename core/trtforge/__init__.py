@@ -6,6 +6,7 @@ TensorRT, nor a compiler stage; each name loads on first use.
 from __future__ import annotations
 
 import importlib
+import logging as _logging
 from typing import Any
 
 from . import errors as _errors
@@ -13,6 +14,11 @@ from .errors import *  # noqa: F403  (the error family is cheap and always impor
 from ._version import __version__
 from .plugins.hookspecs import hookimpl, hookspec
 from .plugins.info import CORE_API_VERSION, PackInfo
+
+# A library configures no logging: records of the ``trtforge.*`` loggers go where the application
+# sends them, and nowhere (not to logging's last-resort stderr handler) when it sends them nowhere.
+# ``debug=True`` shows them for the length of a compile (trtforge._logging).
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 #: public name -> (module, attribute)
 _LAZY = {

@@ -102,7 +102,7 @@ def _compile_exported(session: Session, model: torch.nn.Module, specs: Sequence[
     if cfg.engine_cache_dir and not cfg.dryrun:
         from .cache import cache_key
 
-        with session.stage("cache", "engine cache lookup"):
+        with session.stage("cache", "engine cache lookup") as st:
             cache = _open_cache(cfg, report)
             packs = [(r.name, r.version) for r in session.manager.loaded()]
             backend = session.backend
@@ -110,6 +110,7 @@ def _compile_exported(session: Session, model: torch.nn.Module, specs: Sequence[
             hit = _cache_lookup(cache, key, cfg, report)
             if hit is not None and cfg.refittable:
                 hit = _refit_hit(hit, ep, model, report)
+            st.note(key=key[:12], result=report.cache)
         if hit is not None:
             hit.trtforge_report.cache = report.cache
             hit.trtforge_report.warnings = [*report.warnings, *_validated_hit_note(hit.trtforge_report, cfg)]
@@ -125,8 +126,9 @@ def _compile_exported(session: Session, model: torch.nn.Module, specs: Sequence[
             from .cache import weights_digest
 
             result.trtforge_weights = weights_digest(ep)
-        with session.stage("cache", "storing in the engine cache"):
+        with session.stage("cache", "storing in the engine cache") as st:
             _cache_store(cache, key, result, report)
+            st.note(key=key[:12], stored=report.cache != "not_stored")
     report.timings_s["total"] = time.perf_counter() - t0
     return result
 

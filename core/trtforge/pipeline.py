@@ -14,17 +14,11 @@ network observers and the report, whose ``timings_s`` it records per stage.
 """
 from __future__ import annotations
 
-import logging
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch.fx import GraphModule, Node
 
-from . import backend as _backend
-from ._progress import stage as _announce
 from .conversion.bounds import COMPILE_FACTS, CompileFacts
 from .conversion.engine import build_device, build_engine, builder_config, feature_metadata
 from .conversion.interpreter import Network, build_network
@@ -32,94 +26,23 @@ from .errors import BuildError, CompilationError, ConversionError, ValidationErr
 from .lowering import REFIT_TRACKER, Lowered, capture as _capture, lower_exported
 from .partitioning.partitioner import Partitioner, PartitionResult
 from .partitioning.split import extract, stitch
-from .plugins.converters import qualified_op_name
-from .plugins.manager import PackManager
-from .plugins.registry import Reason, Selection
 from .precision import AUTO, apply_keep_fp32, node_precisions
-from .report import CompileReport, EngineReport, FallbackEntry
-from .runtime.metadata import EngineMetadata, TensorSpec, symbolic_shape_exprs
+from .precision.select import WRAPPED
+from .records import engine_metadata, engine_report, note_unloaded_packs, record_failed_partition, record_fallback
+from .report import CompileReport
 from .runtime.module import TRTEngineModule
 from .runtime.program import is_compute
-from .precision.select import WRAPPED
-from .settings import CompileSettings, Input, profile_count
+from .session import NetworkObserver, Session, resolve_backends
+from .settings import Input, profile_count
 from .validation.float32 import record
 from .validation.inputs import with_input_hint
 from .validation.validate import threads as validation_threads, validate as _validate
 
-#: called with every constructed network (the test kit reads layers this way)
-NetworkObserver = Callable[[Network], None]
-
-
-@dataclass
-class Session:
-    """What one compile shares across its stages."""
-
-    settings: CompileSettings
-    manager: PackManager
-    #: the backend that converts and builds (None: a dryrun with no TensorRT installed)
-    backend: _backend.Backend | None
-    #: the backend the networks are made for (``target_backend``)
-    target: str
-    report: CompileReport
-    observers: tuple[NetworkObserver, ...] = ()
-    #: when the compile started (``perf_counter``): ``timings_s["total"]`` counts from here
-    started: float = field(default_factory=time.perf_counter)
-
-    @classmethod
-    def open(cls, settings: CompileSettings, manager: PackManager, model: str,
-             observers: Sequence[NetworkObserver] = ()) -> "Session":
-        """Resolve the backends and start the report (timed as the ``setup`` stage)."""
-        started = time.perf_counter()
-        report = CompileReport(model=model, precision=str(settings.precision).replace("torch.", ""))
-        with report.timed("setup"):
-            backend, target = resolve_backends(settings)
-            report.backend, report.target_backend = backend.name if backend else None, target
-            report.packs = [r.name for r in manager.loaded()]
-        return cls(settings, manager, backend, target, report, tuple(observers), started)
-
-    @property
-    def registry(self) -> Any:
-        return self.manager.registry
-
-    @contextmanager
-    def stage(self, name: str, doing: str | None = None, announce: bool = True) -> Iterator[None]:
-        """Run the block as stage ``name``: announced to progress listeners (a long step: ``announce``),
-        logged to ``trtforge.<name>``, its time added to ``report.timings_s[name]``."""
-        if announce:
-            _announce(doing or name)
-        log = logging.getLogger(f"trtforge.{name}")
-        log.debug("%s", doing or name)
-        t = time.perf_counter()
-        try:
-            with self.report.timed(name):
-                yield
-        finally:
-            log.debug("%s: %.3f s", doing or name, time.perf_counter() - t)
-
-
-def resolve_backends(cfg: CompileSettings) -> tuple[_backend.Backend | None, str]:
-    """``(backend in use, target backend name)``; errors say which package to install."""
-    if cfg.dryrun and cfg.backend is None:
-        backend = _backend.resolve() if _backend.available() else None
-    else:
-        backend = _backend.resolve(cfg.backend)
-    name = backend.name if backend else None
-    target = cfg.target_backend or name or "tensorrt"
-    if cfg.build and not cfg.dryrun and name is not None and target != name:
-        raise CompilationError(
-            f"target_backend={target!r} differs from the backend in use ({name!r}): engines for "
-            f"{target!r} cannot be built here. Pass build=False to construct and validate the "
-            f"networks for {target!r} without building them."
-        )
-    refused = _backend.feature_refusals(cfg.requested_features(), target,
-                                        name if cfg.build and not cfg.dryrun else None,
-                                        torch.cuda.is_available())
-    if refused:
-        raise CompilationError(
-            f"these settings cannot be honoured (target backend {target!r}, building with "
-            f"{name if cfg.build else 'no build'!r}):\n  " + "\n  ".join(refused)
-        )
-    return backend, target
+__all__ = [
+    "NetworkObserver", "Session", "assemble", "build", "capture", "compile_graph", "convert", "engine_module",
+    "example_sets", "keep_fp32", "lower", "partition", "reference_values", "resolve_backends", "symbol_ranges",
+    "validate",
+]
 
 
 # --- capture and lowering --------------------------------------------------------------------
@@ -128,14 +51,18 @@ def capture(session: Session, model: torch.nn.Module, specs: Sequence[Input],
             examples: Sequence[torch.Tensor | None], keywords: Sequence[str] = ()) -> torch.export.ExportedProgram:
     """torch.export of the model at the requested precision; the last ``len(keywords)`` inputs
     are passed by those keywords."""
-    with session.stage("export", "exporting (torch.export)"):
-        return _capture(model, specs, examples, session.settings, keywords)
+    with session.stage("export", "exporting (torch.export)") as st:
+        ep = _capture(model, specs, examples, session.settings, keywords)
+        st.note(nodes=len(ep.graph.nodes))
+        return ep
 
 
 def lower(session: Session, ep: torch.export.ExportedProgram) -> GraphModule:
     """Decompositions, core and pack passes; records what ran in the report."""
-    with session.stage("lowering"):
+    with session.stage("lowering") as st:
         lowered: Lowered = lower_exported(ep, session.settings, session.manager)
+        st.note(nodes=len(lowered.gm.graph.nodes), decompositions=len(lowered.decompositions),
+                passes=len(lowered.passes))
     session.report.decompositions, session.report.passes = lowered.decompositions, lowered.passes
     session.report.folding = lowered.folding
     return lowered.gm
@@ -161,13 +88,15 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
     tracker = gm.meta.pop(REFIT_TRACKER, None)
     for name, t in (fp32_weights or {}).items() if tracker is not None else ():
         tracker.seed(name[len(WRAPPED) + 1:] if name.startswith(WRAPPED + ".") else name, t)  # keep_fp32's
-    with session.stage("partitioning", "reading the symbolic sizes", announce=False):
+    with session.stage("partitioning", "reading the symbolic sizes", announce=False) as st:
         ranges = symbol_ranges(gm, specs)
         gm.meta[COMPILE_FACTS] = CompileFacts(ranges, session.target)  # what validators' bounds() read
+        st.note(symbols=len(ranges))
     sets: list[list[torch.Tensor]] = []
     if checking and not cfg.dryrun:
-        with session.stage("validation", "making example inputs", announce=False):
+        with session.stage("validation", "making example inputs", announce=False) as st:
             sets = example_sets(specs, examples)
+            st.note(input_sets=len(sets))
     if cfg.keep_fp32:
         keep_fp32(session, gm, sets, fp32_weights, ranges, region)
     if cfg.precision != torch.float32:
@@ -175,19 +104,20 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
     part = partition(session, gm)
     if cfg.dryrun:
         gm.meta.pop(COMPILE_FACTS, None)
-        report.engines += [_engine_report(p.name, p.nodes, status="dryrun") for p in part.partitions]
+        report.engines += [engine_report(p.name, p.nodes, status="dryrun") for p in part.partitions]
         return report
     for name in ("conversion", "validation", "build"):
         report.timings_s.setdefault(name, 0.0)
     n_profiles = profile_count(specs)
     profile_ranges = [symbol_ranges(gm, specs, k) for k in range(n_profiles)] if n_profiles > 1 else []
-    with session.stage("assembly", "cutting the graph into partitions", announce=False):
+    with session.stage("assembly", "cutting the graph into partitions", announce=False) as st:
         subs = [extract(gm, p.nodes, p.name) for p in part.partitions]
+        st.note(partitions=len(subs))
     refs = reference_values(session, gm, subs, specs, examples, sets, fp32_weights) if checking else None
     modules: list[torch.nn.Module] = []
     for k, (p, (sub, ins, outs)) in enumerate(zip(part.partitions, subs), 1):
         of = f"{p.name} ({k}/{len(subs)}, {len(p.compute_nodes())} nodes)"
-        er = _engine_report(p.name, p.nodes, status="network_only")
+        er = engine_report(p.name, p.nodes, status="network_only")
         try:
             net = convert(session, p, part, sub, ins, outs, ranges, of, profile_ranges, tracker)
             er.requires_output_allocator = net.requires_output_allocator
@@ -200,7 +130,7 @@ def compile_graph(session: Session, gm: GraphModule, specs: Sequence[Input],
         except (ConversionError, BuildError, ValidationError) as exc:
             if not cfg.fallback_on_error or isinstance(exc, ValidationError):
                 raise
-            _record_failed_partition(report, p, exc)
+            record_failed_partition(report, p, exc)
             er.status = "fallback"
             modules.append(sub)
         report.engines.append(er)
@@ -216,10 +146,11 @@ def keep_fp32(session: Session, gm: GraphModule, sets: list[list[torch.Tensor]],
     torch.compile region, names matching nothing there may match in another region."""
     cfg, report = session.settings, session.report
     search = AUTO in cfg.keep_fp32
-    with session.stage("precision", "keeping nodes in float32" + (" (precision search)" if search else "")):
+    with session.stage("precision", "keeping nodes in float32" + (" (precision search)" if search else "")) as st:
         convert_all = None if cfg.dryrun else (lambda g: _networks(session, g, ranges))
         elsewhere: list[str] | None = [] if region else None
         report.kept_fp32 = apply_keep_fp32(gm, cfg, sets, fp32_weights or {}, convert_all, elsewhere)
+        st.note(kept_fp32=len(report.kept_fp32))
     if elsewhere:
         report.passes.append(f"keep_fp32 names matching nothing in this region: {elsewhere}")
     if convert_all is None and search:
@@ -230,17 +161,19 @@ def partition(session: Session, gm: GraphModule) -> PartitionResult:
     """Select a converter for every node and group the converted ones into engine partitions;
     raises with ``require_full_compilation`` if any node would stay in PyTorch."""
     report = session.report
-    with session.stage("partitioning"):
+    with session.stage("partitioning") as st:
         part = Partitioner(session.registry, session.settings, session.target).run(gm.graph)
         gm.recompile()  # partitioning gives each reader of a symbolic size its own copy of it
-    report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
-    _record_fallback(report, part)
-    _note_unloaded_packs(report, session.manager)
-    if session.settings.require_full_compilation and part.fallback:
-        lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
-        raise CompilationError(
-            f"require_full_compilation=True but {len(report.fallback)} node(s) would run in PyTorch:\n{lines}"
-        )
+        report.compute_nodes = sum(1 for n in gm.graph.nodes if is_compute(n))
+        record_fallback(report, part)
+        note_unloaded_packs(report, session.manager)
+        st.note(compute_nodes=report.compute_nodes, partitions=len(part.partitions),
+                pytorch_nodes=len(report.fallback))
+        if session.settings.require_full_compilation and part.fallback:
+            lines = "\n".join(f"  {f.node} ({f.op}): {f.reason}" for f in report.fallback)
+            raise CompilationError(
+                f"require_full_compilation=True but {len(report.fallback)} node(s) would run in PyTorch:\n{lines}"
+            )
     return part
 
 
@@ -251,10 +184,11 @@ def reference_values(session: Session, gm: GraphModule, subs: Sequence[tuple[Gra
     under a reduced precision): what validation compares each network with."""
     cfg = session.settings
     boundary = {n.name for _, ins, outs in subs for n in (*ins, *outs)}
-    with session.stage("validation", "running the model in PyTorch for validation"), validation_threads():
+    with session.stage("validation", "running the model in PyTorch for validation") as st, validation_threads():
         captured = with_input_hint(lambda: [record(gm, s, boundary) for s in sets], specs, examples)
         outs32 = [record(gm, s, boundary, float32_of=cfg.precision, fp32_weights=fp32_weights) for s in sets] \
             if cfg.precision != torch.float32 else None
+        st.note(input_sets=len(sets), boundary_values=len(boundary), float32_reference=outs32 is not None)
     return {"captured": captured, "float32": outs32}
 
 
@@ -263,9 +197,11 @@ def convert(session: Session, p: Any, part: PartitionResult, sub: GraphModule, i
             profile_ranges: Sequence[Mapping[Any, tuple[int, int, int]]] = (), tracker: Any = None) -> Network:
     """The TensorRT network of partition ``p`` (not built), made with the session's backend, with
     its builder configuration (``net.config``: profiles and engine features)."""
-    with session.stage("conversion", f"converting {of or p.name}"):
+    with session.stage("conversion", f"converting {of or p.name}") as st:
+        st.note(nodes=len(p.compute_nodes()))
         net = _network(session, p, part, sub, ins, outs, ranges, profile_ranges, tracker)
         net.config = builder_config(net, session.settings)
+        st.note(layers=net.network.num_layers, inputs=len(net.input_names), outputs=len(net.output_names))
         return net
 
 
@@ -274,25 +210,32 @@ def validate(session: Session, net: Network, sub: GraphModule, ins: Sequence[Nod
     """Run ``net`` by reference execution on every example set and compare with PyTorch's values,
     recorded in the one PyTorch run of the whole graph (running ``sub`` again would only recompute them)."""
     cfg = session.settings
-    with session.stage("validation", f"validating {of or net.name} by reference execution"), validation_threads():
+    with session.stage("validation", f"validating {of or net.name} by reference execution") as st, \
+            validation_threads():
         captured, outs32 = refs["captured"], refs["float32"]
         per_set = [[vals[i.name] for i in ins] for vals in captured]
         expected = [vals[outs[0].name] if len(outs) == 1 else tuple(vals[o.name] for o in outs) for vals in captured]
         refs32 = [[vals[o.name] for o in outs] for vals in outs32] if outs32 is not None else None
-        return _validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32, expected=expected)
+        st.note(input_sets=len(per_set))
+        numbers = _validate(net, sub, per_set, cfg.precision, cfg.validate_rtol, refs32, expected=expected)
+        st.note(rel_err=f"{numbers['rel_err']:.2e}", tolerance=f"{numbers['tolerance']:.1e}")
+        return numbers
 
 
 def build(session: Session, net: Network, of: str = "") -> torch.Tensor:
     """The serialized engine of ``net``, built by the backend that made it."""
-    with session.stage("build", f"building engine {of or net.name}"):
-        return build_engine(net, session.settings, net.config)
+    with session.stage("build", f"building engine {of or net.name}") as st:
+        engine = build_engine(net, session.settings, net.config)
+        st.note(engine_bytes=engine.numel())
+        return engine
 
 
 def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Sequence[Node],
                   outs: Sequence[Node], engine: torch.Tensor | None) -> TRTEngineModule:
     """The module that runs ``engine`` (or holds the checked network when not built)."""
-    with session.stage("assembly", announce=False):
-        md = _metadata(net, nodes, ins, outs, engine)
+    with session.stage("assembly", f"engine module of {net.name}", announce=False) as st:
+        md = engine_metadata(net, nodes, ins, outs, engine)
+        st.note(built=engine is not None, inputs=len(md.inputs), outputs=len(md.outputs))
         for k, v in {**feature_metadata(net.config, session.settings, net.backend),
                      **(build_device() if engine is not None else {})}.items():
             setattr(md, k, v)
@@ -302,8 +245,12 @@ def engine_module(session: Session, net: Network, nodes: Sequence[Node], ins: Se
 
 def assemble(session: Session, gm: GraphModule, part: PartitionResult, modules: list[torch.nn.Module]) -> GraphModule:
     """The compiled program: ``gm`` with each partition replaced by its module; carries the report."""
-    with session.stage("assembly", announce=False):
+    with session.stage("assembly", "stitching engines and PyTorch parts together", announce=False) as st:
         out = stitch(gm, [p.nodes for p in part.partitions], modules, [p.name for p in part.partitions])
+        engines = [m for m in modules if isinstance(m, TRTEngineModule)]
+        st.note(engines=len(engines), built=sum(m.engine is not None for m in engines),
+                engine_bytes=sum(m.metadata.engine_bytes for m in engines),
+                fallback_partitions=len(modules) - len(engines), pytorch_nodes=len(session.report.fallback))
     out.trtforge_report = session.report
     return out
 
@@ -383,77 +330,3 @@ def _attrs(nodes: Sequence[Node]) -> list[str]:
             if p.op == "get_attr":
                 seen[p.target] = None
     return list(seen)
-
-
-def _engine_report(name: str, nodes: Sequence[Node], status: str) -> EngineReport:
-    compute = [n for n in nodes if is_compute(n)]
-    ops = sorted({qualified_op_name(n.target) for n in compute})
-    return EngineReport(name=name, nodes=len(compute), ops=ops, status=status)
-
-
-def _note_unloaded_packs(report: CompileReport, manager: PackManager) -> None:
-    """Nodes left to PyTorch for want of a converter that an installed but disabled (or failed)
-    pack has: say so on each, and once per pack in the warnings."""
-    from .plugins.registry import unloaded_pack_note
-
-    counts: dict[str, list[str]] = {}
-    for f in report.fallback:
-        if f.category == Reason.NO_CONVERTER.value:
-            note = unloaded_pack_note(f.op, manager.records)
-            if note:
-                f.reason += f"; {note}"
-                counts.setdefault(note, []).append(f.op)
-    for note, ops in counts.items():
-        report.warnings.append(f"{note[0].upper()}{note[1:]}; {len(ops)} node(s) stay in PyTorch for want of it "
-                               f"({', '.join(sorted(set(ops)))}); enable it to convert them")
-
-
-def _record_fallback(report: CompileReport, part: PartitionResult) -> None:
-    for node, rejections in part.fallback.items():
-        if not is_compute(node):
-            continue
-        primary = Selection(None, list(rejections)).primary
-        report.fallback.append(
-            FallbackEntry(
-                node=node.name,
-                op=qualified_op_name(node.target),
-                reason="; ".join(str(r) for r in rejections) or primary.reason.value,
-                category=primary.reason.value,
-                hint=primary.hint,
-            )
-        )
-
-
-def _record_failed_partition(report: CompileReport, p: Any, exc: Exception) -> None:
-    """With ``fallback_on_error``: every node of a partition that failed to convert or build stays in PyTorch."""
-    reason = Reason.BUILD_FAILED if isinstance(exc, BuildError) else Reason.CONVERTER_FAILED
-    for n in p.compute_nodes():
-        report.fallback.append(FallbackEntry(n.name, qualified_op_name(n.target), f"{reason.value}: {exc}", reason.value))
-
-
-def _metadata(net: Network, nodes: Sequence[Node], ins: Sequence[Node], outs: Sequence[Node],
-              engine: torch.Tensor | None) -> EngineMetadata:
-    def dt(d: torch.dtype) -> str:
-        return str(d).replace("torch.", "")
-
-    inputs = [
-        TensorSpec(name, dt(d), [mn if mn == mx else -1 for mn, mx in zip(prof[0], prof[2])], [list(s) for s in prof],
-                   profiles=[[list(s) for s in ps[i]] for ps in net.profile_sets] or None)
-        for i, (name, d, prof) in enumerate(zip(net.input_names, net.input_dtypes, net.profiles))
-    ]
-    shape = lambda n: tuple(getattr(n.meta.get("val"), "shape", ()))  # noqa: E731
-    exprs = symbolic_shape_exprs([shape(n) for n in ins], [shape(n) for n in outs])
-    outputs = [
-        TensorSpec(n, dt(d), list(s), shape_expr=e if any(x is not None for x in e) else None)
-        for n, d, s, e in zip(net.output_names, net.output_dtypes, net.output_shapes, exprs)
-    ]
-    return EngineMetadata(
-        name=net.name,
-        backend=net.backend.name,
-        backend_version=net.backend.version,
-        inputs=inputs,
-        outputs=outputs,
-        requires_output_allocator=net.requires_output_allocator,
-        source_nodes=[n.name for n in nodes if is_compute(n)],
-        engine_bytes=engine.numel() if engine is not None else 0,
-    )

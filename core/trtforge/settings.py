@@ -187,7 +187,11 @@ class CompileSettings:
     fallback_on_error: a converter or build error makes its partition fall back, instead of raising.
     dryrun: only report what would convert; no conversion.
     engine_cache_dir: directory of the engine cache (None: no cache).
-    debug: verbose logging of each stage.
+    debug: show the compile's log on stderr while it runs: every stage's records (its
+        ``trtforge.<stage>`` logger: start, end, time, counts) and TensorRT's messages
+        (``trtforge.tensorrt``), through one handler on the ``trtforge`` logger that is removed
+        when the compile ends. Without it they go to :mod:`logging`, shown where the application
+        sends them (docs/troubleshooting.md, "Logging").
     enable_weight_streaming ... runtime_cache_path: engine features, each a builder flag or
         builder/runtime setting (see ``ENGINE_FEATURES`` and docs/settings.md); a backend or
         machine that cannot honour one refuses it before any work (``trtforge.backend``).

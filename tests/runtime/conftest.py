@@ -19,7 +19,7 @@ def _clean_runtime_state():
     yield
     state.set_cudagraphs_mode(False)
     state.set_multi_device_safe_mode(False)
-    ops.clear_engine_cache()
+    ops.clear_loaded_engines()
 
 
 @pytest.fixture(scope="session")

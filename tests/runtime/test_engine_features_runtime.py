@@ -53,17 +53,17 @@ def test_a_weight_stripped_engine_refuses_to_run_without_weights():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch only)")
 def test_an_engine_built_for_another_gpu_names_hardware_compatible():
-    from trtforge.runtime.runner import _check_device_supported
+    from trtforge.runtime.checks import check_device_supported
 
     major, minor = torch.cuda.get_device_capability(0)
     other = "8.6" if (major, minor) != (8, 6) else "8.9"
     md = metadata("eng", [], [], backend="tensorrt", compute_capability=other)
     with pytest.raises(trtforge.runtime.UnsupportedDeviceError, match="hardware_compatible=True"):
-        _check_device_supported(md, torch.device("cuda", 0))
+        check_device_supported(md, torch.device("cuda", 0))
     md.hardware_compatibility = "ampere_plus"
-    _check_device_supported(md, torch.device("cuda", 0))  # hardware-compatible: allowed
+    check_device_supported(md, torch.device("cuda", 0))  # hardware-compatible: allowed
     md.hardware_compatibility, md.compute_capability = "none", f"{major}.{minor}"
-    _check_device_supported(md, torch.device("cuda", 0))  # the GPU it was built for
+    check_device_supported(md, torch.device("cuda", 0))  # the GPU it was built for
 
 
 def test_version_compatible_engines_load_without_the_version_warning(tmp_path, recwarn):

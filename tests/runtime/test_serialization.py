@@ -109,6 +109,26 @@ def test_without_shape_expression_output_size_is_unbacked(tmp_path, relu_engine,
     torch.testing.assert_close(trtforge.load(path)(x), expected(x))
 
 
+def test_clear_loaded_engines_forgets_the_operator_engines_and_the_old_name_warns(saved, runner_factory):
+    """The in-process memo of ``execute_engine`` modules is cleared under its own name; the old
+    name (``clear_engine_cache``, easily confused with the on-disk engine cache) still clears it,
+    with a DeprecationWarning pointing at the caller's line."""
+    from trtforge.runtime import ops
+
+    m = torch.export.load(saved).module()
+    runner_factory.fns["relu_engine"] = torch.relu
+    m(torch.randn(2, 3))
+    assert len(ops._loaded) == 1
+    rt.clear_loaded_engines()
+    assert ops._loaded == {}
+    m(torch.randn(2, 3))
+    assert len(ops._loaded) == 1
+    with pytest.warns(DeprecationWarning, match="clear_loaded_engines") as caught:
+        rt.clear_engine_cache()
+    assert ops._loaded == {}
+    assert [w.filename for w in caught] == [__file__]
+
+
 def test_plain_torch_export_load_runs_through_the_operator(saved, runner_factory):
     ep = torch.export.load(saved)  # trtforge.runtime is imported: the op exists
     m = ep.module()
@@ -116,7 +136,7 @@ def test_plain_torch_export_load_runs_through_the_operator(saved, runner_factory
     if not torch.cuda.is_available():
         with pytest.raises(NoCUDADeviceError):
             m(torch.randn(2, 3))
-        rt.clear_engine_cache()
+        rt.clear_loaded_engines()
     runner_factory.fns["relu_engine"] = torch.relu
     x = torch.randn(6, 3)
     torch.testing.assert_close(m(x), expected(x))

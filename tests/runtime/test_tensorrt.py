@@ -16,7 +16,9 @@ import trtforge
 import trtforge.runtime as rt
 from trtforge import backend
 from trtforge.runtime import EngineDeserializationError, TRTEngineModule
-from trtforge.runtime.runner import _make_logger, _output_allocator_class, deserialize_engine
+from trtforge.backend.trt_logger import RecentErrors, logger_for
+from trtforge.runtime.output_allocator import output_allocator_class
+from trtforge.runtime.runner import deserialize_engine
 
 
 def _why_no_trt_gpu() -> str | None:
@@ -52,17 +54,36 @@ def test_corrupted_engine_fails_deserialization_clearly(relu_engine, trt_backend
 
 
 def test_logger_keeps_errors(trt_backend):
-    _, trt, _ = trt_backend
-    log = _make_logger(trt)
+    """One TensorRT logger per backend module for the process (TensorRT ignores a second one while
+    the first is in use); a caller reads the errors logged after its mark."""
+    name, trt, _ = trt_backend
+    log = logger_for(trt)
+    assert backend.resolve(name).logger() is log and logger_for(trt) is log
+    mark = len(log.errors)
     log.log(trt.ILogger.Severity.ERROR, "first")
     log.log(trt.ILogger.Severity.WARNING, "not an error")
     log.log(trt.ILogger.Severity.INTERNAL_ERROR, "second")
-    assert log.errors == ["first", "second"]
+    assert log.errors[mark:] == ["first", "second"] and len(log.errors) == mark + 2
+
+
+def test_recent_errors_keep_the_latest_and_index_as_if_all_were_kept():
+    """The process's logger lives as long as the process: it keeps the last few errors, and a
+    mark taken before a call still selects exactly that call's errors."""
+    errors = RecentErrors(keep=2)
+    for k in range(3):
+        errors.append(f"e{k}")
+    mark = len(errors)
+    errors.append("e3")
+    errors.append("e4")
+    assert len(errors) == 5 and errors[mark:] == ["e3", "e4"] and errors[-1] == "e4"
+    assert errors[1:] == ["e3", "e4"] and errors == ["e3", "e4"]  # older ones are not kept
+    with pytest.raises(IndexError, match="not kept"):
+        errors[0]
 
 
 def test_output_allocator_gives_torch_memory_and_records_shapes(trt_backend):
     _, trt, _ = trt_backend
-    cls = _output_allocator_class(trt)
+    cls = output_allocator_class(trt)
     assert issubclass(cls, trt.IOutputAllocator)
     alloc = cls(torch.device("cpu"))
     ptr = alloc.reallocate_output_async("idx", 0, 64, 256, 0)

@@ -279,22 +279,13 @@ class Backend:
         flag = getattr(self.module.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
         return builder.create_network(0 if flag is None else 1 << int(flag))
 
-    def logger(self, verbose: bool = False) -> Any:
-        """A TensorRT logger that keeps error messages (``.errors``) for error reports."""
-        mod, name = self.module, self.name
+    def logger(self) -> Any:
+        """This backend's TensorRT logger, one for the process (TensorRT keeps one anyway): its
+        messages go to ``logging.getLogger("trtforge.tensorrt")`` (severity mapped to a level),
+        its latest errors are kept (``.errors``) for error reports. See :mod:`.trt_logger`."""
+        from .trt_logger import logger_for
 
-        class CollectingLogger(mod.ILogger):
-            def __init__(self) -> None:
-                mod.ILogger.__init__(self)
-                self.errors: list[str] = []
-
-            def log(self, severity: Any, msg: str) -> None:
-                if severity <= mod.ILogger.Severity.ERROR:
-                    self.errors.append(msg)
-                elif verbose:
-                    print(f"[{name}] {msg}")
-
-        return CollectingLogger()
+        return logger_for(self.module)
 
 
 def resolve(backend: str | None = None) -> Backend:
@@ -333,5 +324,5 @@ def create_network(builder: Any) -> Any:
     return resolve().create_network(builder)
 
 
-def logger(verbose: bool = False) -> Any:
-    return resolve().logger(verbose)
+def logger() -> Any:
+    return resolve().logger()

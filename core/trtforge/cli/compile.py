@@ -29,7 +29,8 @@ def add_parser(sub: Any) -> None:
         p.add_argument("--torch-executed-op", action="append", default=[], metavar="OP",
                        help="keep this op in PyTorch, e.g. aten::relu (repeat for several)")
         p.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-': to stdout)")
-        p.add_argument("--debug", action="store_true", help="TensorRT's messages, and tracebacks on errors")
+        p.add_argument("--debug", action="store_true",
+                       help="log each stage and TensorRT's messages to stderr, and show tracebacks on errors")
         if name == "compile":
             p.add_argument("--no-build", action="store_true", help="construct and check networks only")
             p.add_argument("--validate", action="store_true", help="check numbers by CPU reference execution")

@@ -70,11 +70,19 @@ def bounds(size: Any, ranges: SymbolRanges | None = None) -> Bounds:
         lo, opt, hi = (int(expr.xreplace({s: ranges[s][k] for s in free})) for k in range(3))
         return Bounds(min(lo, hi), opt, max(lo, hi))
     found = size.node.shape_env.bound_sympy(expr)
-    lo = int(found.lower) if getattr(found.lower, "is_finite", False) else 0
-    hi = int(found.upper) if getattr(found.upper, "is_finite", False) else None
+    lo, hi = _finite(found.lower), _finite(found.upper)
+    lo = 0 if lo is None else lo
     hint = size.node.hint
     opt = int(hint) if hint is not None else (hi if hi is not None else lo)
     return Bounds(lo, opt, hi)
+
+
+def _finite(value: Any) -> int | None:
+    """``value`` as an int, or None for an infinity (sympy's or torch's int_oo, which ``int()`` refuses)."""
+    try:
+        return int(value) if getattr(value, "is_finite", True) is not False else None
+    except (TypeError, ValueError, OverflowError, AttributeError):
+        return None
 
 
 def shape_bounds(value: Any) -> list[Bounds]:
@@ -114,8 +122,8 @@ def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
     from data) is optimized for its max; one with no finite bound cannot be an engine input."""
     found = bounds(dim, ranges)
     if isinstance(dim, torch.SymInt) and not (ranges and all(s in ranges for s in dim.node.expr.free_symbols)):
-        lower = dim.node.shape_env.bound_sympy(dim.node.expr).lower
-        found = Bounds(found.min, found.max, found.max) if getattr(lower, "is_finite", False) else Bounds(0, 0, None)
+        lower = _finite(dim.node.shape_env.bound_sympy(dim.node.expr).lower)
+        found = Bounds(found.min, found.max, found.max) if lower is not None else Bounds(0, 0, None)
     if found.max is None:
         expr = dim.node.expr if isinstance(dim, torch.SymInt) else dim
         raise ConversionError(

@@ -102,9 +102,10 @@ def build_engine(net: Network, settings: CompileSettings, config: Any = None) ->
     """
     if config is None:
         config = builder_config(net, settings)
+    mark = len(net.logger.errors) if net.logger else 0  # the one shared logger: only this build's errors
     serialized = net.builder.build_serialized_network(net.network, config)
     if serialized is None:
-        errors = "; ".join((net.logger.errors if net.logger else [])[-5:]) or "no message from TensorRT"
+        errors = "; ".join((net.logger.errors[mark:] if net.logger else [])[-5:]) or "no message from TensorRT"
         raise BuildError(f"{net.backend.name} could not build engine {net.name}: {errors}")
     if settings.timing_cache_path:
         timing_cache.save(config, settings.timing_cache_path)

@@ -77,7 +77,7 @@ def build_network(
     with the finished network (the test kit reads its layers this way).
     """
     backend = backend or _backend.resolve()
-    logger = backend.logger(settings.debug)
+    logger = backend.logger()
     builder = backend.module.Builder(logger)
     net = backend.create_network(builder)
     ctx = ConversionContext(net, settings, backend)

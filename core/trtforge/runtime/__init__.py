@@ -40,7 +40,7 @@ from .state import (
 from .module import TRTEngineModule
 from .modes import engines_of
 from .profiles import optimization_profile
-from .ops import clear_engine_cache
+from .ops import clear_engine_cache, clear_loaded_engines
 from .runner import EngineRunner, TRTEngineRunner
 from .archive import inspect_saved
 from .loading import load
@@ -70,6 +70,7 @@ __all__ = [
     "UnsupportedDeviceError",
     "WeightStreamingError",
     "clear_engine_cache",
+    "clear_loaded_engines",
     "enable_cudagraphs",
     "enable_output_allocator",
     "enable_pre_allocated_outputs",

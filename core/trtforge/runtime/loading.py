@@ -22,7 +22,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _check_backends(manifest: dict[str, Any]) -> None:
-    from .runner import require_backend
+    from .checks import require_backend
 
     for rec in manifest.get("engines", []):
         md = EngineMetadata.from_dict(rec["metadata"])

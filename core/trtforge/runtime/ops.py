@@ -19,7 +19,7 @@ import torch
 from ..errors import SavedProgramError
 from .metadata import EngineMetadata, check_abi_version, eval_shape_expr, torch_dtype
 
-__all__ = ["clear_engine_cache", "engine_module_for", "execute_engine", "is_engine_node"]
+__all__ = ["clear_engine_cache", "clear_loaded_engines", "engine_module_for", "execute_engine", "is_engine_node"]
 
 
 @lru_cache(maxsize=256)
@@ -61,12 +61,14 @@ def _execute_engine_fake(inputs: list[torch.Tensor], engine: torch.Tensor, metad
 
 # --- engines of programs loaded with plain torch.export.load -------------------------------------
 
-_cache: dict[tuple[str, str], Any] = {}
+#: the engine modules loaded for ``execute_engine`` nodes, by (metadata record, device): an
+#: in-process memo, not the on-disk compile cache (``engine_cache_dir``, :mod:`trtforge.cache`)
+_loaded: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 
 
 def engine_module_for(engine: torch.Tensor, metadata: str, inputs: list[torch.Tensor] | None = None) -> Any:
-    """The TRTEngineModule (created once, then cached) that runs ``engine`` with ``metadata``.
+    """The TRTEngineModule (loaded once, then kept) that runs ``engine`` with ``metadata``.
 
     Keyed by the metadata record (which holds the engine's sha256) and the device
     of the inputs, so every node of every loaded copy of one engine shares it.
@@ -79,23 +81,43 @@ def engine_module_for(engine: torch.Tensor, metadata: str, inputs: list[torch.Te
             device = t.device
             break
     key = (metadata, str(device))
-    mod = _cache.get(key)
+    mod = _loaded.get(key)
     if mod is None:
         with _lock:
-            mod = _cache.get(key)
+            mod = _loaded.get(key)
             if mod is None:
                 md = EngineMetadata.from_dict(_parse_metadata(metadata).to_dict())
                 mod = TRTEngineModule(engine, md)  # verifies the sha256
                 if device is not None:
                     mod._device_override = device
-                _cache[key] = mod
+                _loaded[key] = mod
     return mod
 
 
-def clear_engine_cache() -> None:
-    """Forget the engines created for ``trtforge::execute_engine`` nodes (frees their GPU memory)."""
+def clear_loaded_engines() -> None:
+    """Forget the engines loaded for ``trtforge::execute_engine`` nodes (frees their GPU memory).
+
+    Programs loaded with a plain ``torch.export.load`` run each engine through a module kept
+    here, per engine and device; the next call loads it again.
+    """
     with _lock:
-        _cache.clear()
+        _loaded.clear()
+
+
+def clear_engine_cache() -> None:
+    """Deprecated name of :func:`clear_loaded_engines`.
+
+    "Engine cache" is the on-disk compile cache (``engine_cache_dir``, ``trtforge cache``);
+    this function never touched it, hence the new name.
+    """
+    import warnings
+
+    warnings.warn(
+        "trtforge.runtime.clear_engine_cache() is deprecated: it clears the engines loaded in this "
+        "process, not the engine cache on disk; call trtforge.runtime.clear_loaded_engines()",
+        DeprecationWarning, stacklevel=2,
+    )
+    clear_loaded_engines()
 
 
 def is_engine_node(node: torch.fx.Node) -> bool:
@@ -105,7 +127,7 @@ def is_engine_node(node: torch.fx.Node) -> bool:
 
 
 def engine_module_for_node(gm: torch.fx.GraphModule, node: torch.fx.Node) -> Any:
-    """The cached engine module of an ``execute_engine`` node whose engine is a get_attr, else None."""
+    """The loaded engine module of an ``execute_engine`` node whose engine is a get_attr, else None."""
     if not is_engine_node(node):
         return None
     _, engine_arg, metadata = node.args[:3]

@@ -10,6 +10,9 @@ TensorRT Python API shared by full TensorRT and TensorRT-RTX
 ``notify_shape``, ``ICudaEngine.weight_streaming_budget_v2`` /
 ``streamable_weights_size`` / ``get_weight_streaming_automatic_budget``).
 
+Its helpers have modules of their own: whether an engine can run here at all
+(:mod:`trtforge.runtime.checks`, also used by ``load``) and the output allocator
+for data-dependent output shapes (:mod:`trtforge.runtime.output_allocator`).
 Everything else (input checks, CUDA graphs, pre-allocated outputs, device
 switching, mode restoration) lives in :mod:`trtforge.runtime.module` and
 :mod:`trtforge.runtime.state` and talks to an ``EngineRunner`` only, so it can
@@ -18,22 +21,15 @@ be tested with a runner made of torch ops.
 from __future__ import annotations
 
 import abc
-import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
-from ..errors import (
-    BackendMismatchError,
-    EngineDeserializationError,
-    EngineExecutionError,
-    NoCUDADeviceError,
-    TensorRTNotInstalledError,
-    UnsupportedDeviceError,
-    WeightStreamingError,
-)
+from ..errors import EngineDeserializationError, EngineExecutionError, WeightStreamingError
 from . import trt_features
+from .checks import check_device_supported, require_backend, require_cuda
 from .metadata import EngineMetadata, _tensor_bytes_view, torch_dtype
+from .output_allocator import output_allocator_class
 
 if TYPE_CHECKING:  # pragma: no cover
     from types import ModuleType
@@ -105,150 +101,14 @@ class EngineRunner(abc.ABC):
         raise RefitError("this engine runner cannot serialize a weight-stripped engine")
 
 
-# --- checks shared by the runner and by load() ----------------------------------------------
-
-_PRETTY = {"tensorrt": "full TensorRT", "tensorrt_rtx": "TensorRT-RTX"}
-
-
-def require_backend(md: EngineMetadata) -> "ModuleType":
-    """Import the backend ``md`` was built for, or raise a clear error saying which is missing."""
-    from trtforge import backend
-
-    wanted = md.backend
-    if wanted not in backend.BACKENDS:
-        raise BackendMismatchError(
-            f"engine {md.name!r} was built for an unknown TensorRT backend {wanted!r}; this trtforge "
-            f"knows {sorted(backend.BACKENDS)}"
-        )
-    try:
-        return backend.load(wanted)[1]
-    except backend.BackendUnavailable as exc:
-        others: list[tuple[str, str]] = []
-        for other in backend.BACKENDS:
-            if other == wanted:
-                continue
-            try:
-                _, mod = backend.load(other)
-            except backend.BackendUnavailable:
-                continue
-            others.append((other, str(getattr(mod, "__version__", "?"))))
-        hint = backend._INSTALL_HINT[wanted]
-        if others:
-            here = ", ".join(f"{_PRETTY.get(o, o)} ({o} {v})" for o, v in others)
-            raise BackendMismatchError(
-                f"engine {md.name!r} was built for {_PRETTY.get(wanted, wanted)} ({wanted}"
-                f"{' ' + md.backend_version if md.backend_version else ''}), but the TensorRT installed "
-                f"here is {here}; engines do not move between backends: install {wanted} with "
-                f"`{hint}`, or recompile the model with backend={others[0][0]!r}"
-            ) from exc
-        raise TensorRTNotInstalledError(
-            f"engine {md.name!r} needs {_PRETTY.get(wanted, wanted)} ({wanted}), and no TensorRT is "
-            f"installed; install it with `{hint}`"
-        ) from exc
-
-
-def require_cuda(md: EngineMetadata) -> None:
-    if not torch.cuda.is_available():
-        raise NoCUDADeviceError(
-            f"engine {md.name!r} cannot run: no CUDA GPU is available (torch.cuda.is_available() is "
-            "False). TensorRT engines execute only on an NVIDIA GPU; on this machine the program can be "
-            "loaded and inspected (`trtforge inspect`), not run"
-        )
-
-
-def _check_device_supported(md: EngineMetadata, device: torch.device) -> None:
-    from trtforge import backend
-
-    major, minor = torch.cuda.get_device_capability(device)
-    cc = major * 10 + minor
-    caps = backend.capabilities(md.backend) if md.backend in backend.CAPABILITIES else None
-    if caps is not None and cc in caps.refused_compute_capabilities:
-        raise UnsupportedDeviceError(
-            f"engine {md.name!r} was built for {_PRETTY.get(md.backend, md.backend)}, which refuses to run "
-            f"on {torch.cuda.get_device_name(device)} (compute capability {major}.{minor}); build it with "
-            "the other backend for this GPU"
-        )
-    if md.compute_capability and md.hardware_compatibility in ("none", "", "NONE"):
-        built = md.compute_capability.replace("sm_", "").replace(".", "")
-        if built and built != f"{major}{minor}":
-            raise UnsupportedDeviceError(
-                f"engine {md.name!r} was built for compute capability {md.compute_capability} without "
-                f"hardware compatibility, and this GPU ({torch.cuda.get_device_name(device)}) is "
-                f"{major}.{minor}; rebuild it on this GPU, or compile with hardware_compatible=True"
-            )
-
-
 # --- TensorRT implementation -----------------------------------------------------------------
-
-def _make_logger(trt: "ModuleType") -> Any:
-    class _RecordingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
-        """Forwards warnings/errors to Python logging and keeps errors for error messages."""
-
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            import logging
-
-            log = logging.getLogger("trtforge.runtime.tensorrt")
-            if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
-                self.errors.append(str(msg))
-                del self.errors[:-20]
-                log.error("%s", msg)
-            elif severity == trt.ILogger.Severity.WARNING:
-                log.warning("%s", msg)
-            else:
-                log.debug("%s", msg)
-
-    return _RecordingLogger()
-
-
-_OUTPUT_ALLOCATOR_CLASSES: dict[int, type] = {}
-
-
-def _output_allocator_class(trt: "ModuleType") -> type:
-    """An IOutputAllocator that hands TensorRT torch-allocated memory and records shapes."""
-    cls = _OUTPUT_ALLOCATOR_CLASSES.get(id(trt))
-    if cls is not None:
-        return cls
-
-    class TorchOutputAllocator(trt.IOutputAllocator):  # type: ignore[misc, name-defined]
-        def __init__(self, device: torch.device) -> None:
-            trt.IOutputAllocator.__init__(self)
-            self.device = device
-            self.buffers: dict[str, torch.Tensor] = {}
-            self.shapes: dict[str, Shape] = {}
-
-        def reallocate_output_async(self, tensor_name: str, memory: int, size: int, alignment: int,
-                                    stream: int) -> int:
-            # Called from execute_async_v3 on the enqueue thread, with the stream the
-            # engine runs on, which is torch's current stream: the caching allocator's
-            # memory is stream-ordered on it. A fresh buffer per call: the last one was
-            # handed to the caller as an output.
-            buf = torch.empty(max(int(size), 1), dtype=torch.uint8, device=self.device)
-            self.buffers[tensor_name] = buf
-            return buf.data_ptr()
-
-        def reallocate_output(self, tensor_name: str, memory: int, size: int, alignment: int) -> int:
-            return self.reallocate_output_async(tensor_name, memory, size, alignment, 0)
-
-        def notify_shape(self, tensor_name: str, shape: Any) -> None:
-            self.shapes[tensor_name] = tuple(int(d) for d in shape)
-
-        def take(self, name: str, dtype: torch.dtype) -> torch.Tensor:
-            shape = self.shapes.pop(name)
-            buf = self.buffers.pop(name)
-            n = math.prod(shape)
-            return buf[: n * torch.empty((), dtype=dtype).element_size()].view(dtype).reshape(shape)
-
-    _OUTPUT_ALLOCATOR_CLASSES[id(trt)] = TorchOutputAllocator
-    return TorchOutputAllocator
-
 
 def deserialize_engine(trt: "ModuleType", data: Any, md: EngineMetadata) -> tuple[Any, Any, Any]:
     """``(runtime, engine, logger)`` or :class:`EngineDeserializationError` with TensorRT's own errors."""
-    logger = _make_logger(trt)
+    from ..backend.trt_logger import logger_for
+
+    logger = logger_for(trt)  # the process's one TensorRT logger (-> logging "trtforge.tensorrt")
+    mark = len(logger.errors)
     runtime = trt.Runtime(logger)
     if md.version_compatible:  # its lean runtime is host code inside the engine
         runtime.engine_host_code_allowed = True
@@ -258,7 +118,7 @@ def deserialize_engine(trt: "ModuleType", data: Any, md: EngineMetadata) -> tupl
         logger.errors.append(str(exc))
         engine = None
     if engine is None:
-        detail = "; ".join(logger.errors[-3:]) or "no detail from TensorRT"
+        detail = "; ".join(logger.errors[mark:][-3:]) or "no detail from TensorRT"
         from trtforge import backend
 
         installed = backend.version() if backend.available() else "?"
@@ -281,7 +141,7 @@ class TRTEngineRunner(EngineRunner):
         self.md = md
         self.device = torch.device(device)
         self.generation = 0
-        _check_device_supported(md, self.device)
+        check_device_supported(md, self.device)
         data = _tensor_bytes_view(serialized) if isinstance(serialized, torch.Tensor) else serialized
         with torch.cuda.device(self.device):
             self.runtime, self.engine, self.logger = deserialize_engine(trt, data, md)
@@ -298,12 +158,13 @@ class TRTEngineRunner(EngineRunner):
         self._allocator: Any = None
 
     def _new_context(self) -> Any:
+        mark = len(self.logger.errors)
         ctx, self._runtime_cache = trt_features.execution_context(self.engine, self.md)
         self._profile = 0
         if ctx is None:
             raise EngineDeserializationError(
                 f"TensorRT could not create an execution context for engine {self.md.name!r} "
-                f"(out of device memory?): {'; '.join(self.logger.errors[-3:])}"
+                f"(out of device memory?): {'; '.join(self.logger.errors[mark:][-3:])}"
             )
         return ctx
 
@@ -332,6 +193,7 @@ class TRTEngineRunner(EngineRunner):
                 ctx.set_optimization_profile_async(k, torch.cuda.current_stream(self.device).cuda_stream)
                 self._profile = k
         self._host_shape_inputs = []
+        mark = len(self.logger.errors)
         for spec, t, is_shape in zip(self.md.inputs, inputs, self._shape_io):
             if is_shape:
                 # shape tensors are read on the host at enqueue time; keep the copy alive
@@ -343,7 +205,7 @@ class TRTEngineRunner(EngineRunner):
             if not ok:
                 raise EngineExecutionError(
                     f"TensorRT refused shape {tuple(t.shape)} for input {spec.name!r} of engine "
-                    f"{self.md.name!r}: {'; '.join(self.logger.errors[-2:])}"
+                    f"{self.md.name!r}: {'; '.join(self.logger.errors[mark:][-2:])}"
                 )
         missing = ctx.infer_shapes()
         if missing:
@@ -365,7 +227,7 @@ class TRTEngineRunner(EngineRunner):
                 ctx.set_tensor_address(spec.name, t.data_ptr())
         if outputs is None:
             if self._allocator is None:
-                self._allocator = _output_allocator_class(self.trt)(self.device)
+                self._allocator = output_allocator_class(self.trt)(self.device)
             for spec in md.outputs:
                 if not ctx.set_output_allocator(spec.name, self._allocator):
                     raise EngineExecutionError(f"could not set an output allocator for {spec.name!r}")
@@ -375,9 +237,10 @@ class TRTEngineRunner(EngineRunner):
                 if self._allocator is not None:
                     ctx.set_output_allocator(spec.name, None)
                 ctx.set_tensor_address(spec.name, t.data_ptr())
+        mark = len(self.logger.errors)
         if not ctx.execute_async_v3(int(stream.cuda_stream)):
             raise EngineExecutionError(
-                f"TensorRT failed to enqueue engine {md.name!r}: {'; '.join(self.logger.errors[-3:])}"
+                f"TensorRT failed to enqueue engine {md.name!r}: {'; '.join(self.logger.errors[mark:][-3:])}"
             )
         if self._runtime_cache is not None:  # the kernels JIT-compiled by the first run
             trt_features.save_runtime_cache(self._runtime_cache, md.runtime_cache_path)

@@ -23,6 +23,7 @@ def refit(trt: Any, engine: Any, logger: Any, md: EngineMetadata, weights: Mappi
             f"engine {md.name!r} is not refittable: it was built with immutable_weights=True; recompile "
             "with immutable_weights=False"
         )
+    mark = len(logger.errors)  # the process's one TensorRT logger: this refit's errors come after
     refitter = trt.Refitter(engine, logger)
     keep = []
     for name, t in weights.items():
@@ -31,7 +32,7 @@ def refit(trt: Any, engine: Any, logger: Any, md: EngineMetadata, weights: Mappi
         w = trt.Weights(getattr(trt, str(t.dtype).replace("torch.", "")), t.data_ptr(), t.numel())
         if not refitter.set_named_weights(name, w):
             raise RefitError(f"TensorRT rejected new weights {name!r} of engine {md.name!r}: "
-                             f"{'; '.join(logger.errors[-2:]) or 'wrong name or size'}")
+                             f"{'; '.join(logger.errors[mark:][-2:]) or 'wrong name or size'}")
     missing = list(refitter.get_missing_weights())
     if missing:
         raise RefitError(
@@ -39,7 +40,7 @@ def refit(trt: Any, engine: Any, logger: Any, md: EngineMetadata, weights: Mappi
             f"new ones): {missing}; they are not computed from the model's parameters"
         )
     if not refitter.refit_cuda_engine():
-        raise RefitError(f"TensorRT could not refit engine {md.name!r}: {'; '.join(logger.errors[-3:])}")
+        raise RefitError(f"TensorRT could not refit engine {md.name!r}: {'; '.join(logger.errors[mark:][-3:])}")
 
 
 def select_profile(md: EngineMetadata, shapes: Sequence[Sequence[int]], forced: int | None) -> int:
