@@ -7,6 +7,8 @@ import torch
 import trtforge
 from trtforge.conversion import blocks
 from trtforge.plugins import PackManager, set_manager
+from trtforge.runtime.runner import EngineRunner
+from trtforge.testing import run_network
 
 aten = torch.ops.aten
 
@@ -65,3 +67,41 @@ def toy_manager():
     prev = set_manager(manager)
     yield manager
     set_manager(prev)
+
+
+class ReferenceRunner(EngineRunner):
+    """Runs an engine by executing, on CPU, the network it was built from (reference execution):
+    what a compiled program computes, checked end to end on a machine where no engine can run."""
+
+    def __init__(self, net) -> None:
+        self.net, self.device, self._out = net, torch.device("cpu"), []
+
+    def prepare(self, inputs):
+        env = run_network(self.net.network, dict(zip(self.net.input_names, inputs)))
+        self._out = [env[n] for n in self.net.output_names]
+        return [tuple(t.shape) for t in self._out]
+
+    def execute(self, inputs, outputs, stream):
+        if outputs is None:
+            return list(self._out)
+        for o, t in zip(outputs, self._out):
+            o.copy_(t)
+        return list(outputs)
+
+
+@pytest.fixture
+def reference_engines(monkeypatch):
+    """Engines compiled in the test run their networks on CPU: yields (observer to pass to the
+    compile as ``observers=[...]``, names of the engines that ran)."""
+    from trtforge.runtime import runner
+
+    networks, ran = {}, []
+
+    def factory(engine, md, device):
+        ran.append(md.name)
+        return ReferenceRunner(networks[md.name])
+
+    monkeypatch.setattr(runner, "_runner_factory", factory)
+    torch._dynamo.reset()
+    yield (lambda net: networks.__setitem__(net.name, net)), ran
+    torch._dynamo.reset()

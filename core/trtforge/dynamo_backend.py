@@ -22,6 +22,7 @@ import torch
 from . import pipeline
 from .pipeline import NetworkObserver, Session
 from .plugins.manager import PackManager, get_manager
+from .dynamo_shapes import Unsupported, region_inputs
 from .report import CompileReport
 from .settings import CompileSettings, Input
 
@@ -40,16 +41,6 @@ def collect_reports() -> Iterator[list[CompileReport]]:
         _collectors.reset(token)
 
 
-def _real(t: Any) -> Any:
-    if isinstance(t, torch.Tensor):
-        from torch._subclasses.fake_tensor import is_fake
-
-        if is_fake(t):
-            shape = tuple(int(d) for d in t.shape)
-            return (torch.randn(shape) if t.is_floating_point() else torch.zeros(shape, dtype=t.dtype)).to(t.dtype)
-    return t
-
-
 def _is_weight(node: torch.fx.Node, value: Any) -> bool:
     """Dynamo passes a module's parameters and buffers as graph inputs; recognise them."""
     if isinstance(value, torch.nn.Parameter):
@@ -61,10 +52,18 @@ def _is_weight(node: torch.fx.Node, value: Any) -> bool:
 
 
 def freeze_weights(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> tuple[torch.fx.GraphModule, list[int]]:
-    """Turn parameter/buffer inputs into constants of ``gm`` (converters need weights, not
-    run-time tensors). Returns the graph and the positions of the inputs that remain."""
+    """Turn parameter/buffer inputs into constants of a copy of ``gm`` (converters need weights,
+    not run-time tensors). Returns the copy and the positions of the inputs that remain.
+
+    ``gm`` itself is left alone: dynamo reads its placeholders *after* the backend returns to
+    decide which arguments the compiled region is called with, so erasing them in place made
+    it pass only the kept inputs while ``run`` indexed them by their original positions.
+    """
+    import copy
+
     from .lowering.passes import replace_with_constant
 
+    gm = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph), class_name=type(gm).__name__)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     keep = []
     for i, (node, value) in enumerate(zip(placeholders, example_inputs)):
@@ -100,16 +99,13 @@ def trtforge_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], op
     for sink in sinks:
         sink.append(report)
     eager = gm.forward
-    if any(isinstance(x, torch.SymInt) for x in example_inputs):
-        report.passes.append("skipped: region has symbolic-size inputs; compile with dynamic=False")
-        return eager
     gm, keep = freeze_weights(gm, list(example_inputs))
-    examples = [_real(example_inputs[i]) for i in keep]
-    tensors = [x for x in examples if isinstance(x, torch.Tensor)]
-    if len(tensors) != len(examples):
-        report.passes.append("skipped: region has non-tensor inputs")
+    try:
+        keep, specs, tensors = region_inputs(gm, keep, example_inputs)
+    except Unsupported as exc:
+        report.passes.append(f"skipped: {exc}")
+        warnings.warn(f"trtforge: region left to PyTorch: {exc}", stacklevel=2)
         return eager
-    specs = [Input.from_tensor(t) for t in tensors]
     try:
         session = Session.open(cfg, manager or get_manager(), report.model, observers)
         session.report = _adopt(report, session.report)
@@ -139,7 +135,20 @@ def _adopt(report: CompileReport, opened: CompileReport) -> CompileReport:
 
 def _compile_region(session: Session, gm: torch.fx.GraphModule, specs: Sequence[Input],
                     tensors: Sequence[torch.Tensor]) -> Any:
-    """The same stages as ``trtforge.compile``: capture (export of the region), lower, compile_graph."""
+    """The same stages as ``trtforge.compile``: capture (export of the region), lower, compile_graph.
+
+    Runs outside dynamo's tracing context: torch.export otherwise adopts dynamo's fake mode and
+    shape environment (it looks for an active one first), adding its own symbols and sources to
+    the guards of the frame being compiled, which then fail on the very inputs they came from.
+    """
+    from torch._guards import tracing
+
+    with tracing(None):
+        return _compile_region_stages(session, gm, specs, tensors)
+
+
+def _compile_region_stages(session: Session, gm: torch.fx.GraphModule, specs: Sequence[Input],
+                           tensors: Sequence[torch.Tensor]) -> Any:
     from .precision.select import WRAPPED
     from .validation.float32 import fp32_weights
 
@@ -164,6 +173,8 @@ def compile_with_torch_compile(model: torch.nn.Module, specs: Sequence[Input], e
     options = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
     backend = functools.partial(trtforge_backend, options=options, manager=manager, observers=observers)
     compiled = torch.compile(model, backend=backend, dynamic=False)
+    if any(s.min_shape != s.max_shape for s in specs):
+        compiled.register_forward_pre_hook(_mark_dynamic(specs))
     if not cfg.dryrun:
         return compiled
     args = [e if e is not None else s.example("opt") for s, e in zip(specs, examples)]
@@ -171,6 +182,29 @@ def compile_with_torch_compile(model: torch.nn.Module, specs: Sequence[Input], e
         torch._dynamo.reset()
         compiled(*args)
     return combine(type(model).__name__, regions)
+
+
+def _mark_dynamic(specs: Sequence[Input]) -> Callable:
+    """A pre-call hook that marks each input dimension a spec gives a range for as dynamic, with
+    those bounds: dynamo then hands over one region with symbolic sizes (one engine covering the
+    range) instead of recompiling per shape. It marks a detached alias (the caller's tensor is
+    left as it was) unless the input needs gradients; sizes outside the range are left static
+    (dynamo specializes sizes 0 and 1 anyway)."""
+    def hook(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        out = list(args)
+        for i, (spec, arg) in enumerate(zip(specs, args)):
+            if not isinstance(arg, torch.Tensor) or spec.min_shape == spec.max_shape or arg.dim() != len(spec.min_shape):
+                continue
+            dims = [(d, lo, hi) for d, (lo, hi, n) in enumerate(zip(spec.min_shape, spec.max_shape, arg.shape))
+                    if lo != hi and max(lo, 2) <= n <= hi]
+            if dims:
+                alias = arg if arg.requires_grad else arg.detach()
+                for d, lo, hi in dims:
+                    torch._dynamo.mark_dynamic(alias, d, min=max(lo, 2), max=hi)
+                out[i] = alias
+        return tuple(out)
+
+    return hook
 
 
 def combine(name: str, regions: list[CompileReport]) -> CompileReport:

@@ -64,6 +64,21 @@ def test_every_setting_is_documented_with_its_default(md):
         assert shown == want, f"{name}: default documented as {shown!r}, is {want!r}"
 
 
+def test_the_cli_column_names_each_settings_option(md):
+    """Every setting's CLI cell names the option that sets it (dryrun: the coverage command)."""
+    import trtforge
+    from trtforge.cli.settings_flags import FLAGS
+
+    table = read("settings.md").split("\n## ")[0]
+    cli = {md.unquote(r[0]): r[4] for r in md.table_rows(table) if r and r[0].startswith("`")}
+    options = {f.setting: f.option for f in FLAGS}
+    for f in dataclasses.fields(trtforge.CompileSettings):
+        want = options.get(f.name, "`trtforge coverage`" if f.name == "dryrun" else None)
+        assert want is not None, f"setting {f.name} has no CLI option"
+        want = want if want.startswith("`") else f"`{want}"
+        assert want in cli[f.name], f"settings.md: the CLI cell of {f.name} should name {want}`"
+
+
 # -- backends --------------------------------------------------------------------------------------
 
 def test_capability_table_matches_the_backends(md):

@@ -6,6 +6,8 @@ import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from .settings_flags import add_flags, settings_from
+
 #: the seed ``torchvision:NAME`` models are initialized with: the same command gives the same
 #: weights in every process, so the engine cache can hit
 TORCHVISION_SEED = 0
@@ -18,27 +20,9 @@ def add_parser(sub: Any) -> None:
         p.add_argument("spec", help="torchvision:NAME | package.module:callable | FILE.pt2")
         p.add_argument("--input", action="append", required=True, metavar="DIMS",
                        help="input shape, e.g. 1x3x224x224, 1:8:32x3x224x224, 1x16@int64 (repeat per input)")
-        p.add_argument("--precision", default="float32", help="float32 | fp16 | bf16 (default float32)")
-        p.add_argument("--keep-fp32", action="append", default=[], metavar="NAME",
-                       help="with --precision fp16/bf16: keep this node, op (aten::layer_norm), module path "
-                            "or module class in float32; 'auto' searches (repeat for several)")
-        p.add_argument("--min-block-size", type=int, default=5,
-                       help="smallest engine between PyTorch segments, in compute nodes (default 5)")
-        p.add_argument("--target-backend", choices=["tensorrt", "tensorrt_rtx"],
-                       help="whose capability table decides what converts (default: the installed backend)")
-        p.add_argument("--torch-executed-op", action="append", default=[], metavar="OP",
-                       help="keep this op in PyTorch, e.g. aten::relu (repeat for several)")
+        add_flags(p, name)
         p.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-': to stdout)")
-        p.add_argument("--debug", action="store_true",
-                       help="log each stage and TensorRT's messages to stderr, and show tracebacks on errors")
         if name == "compile":
-            p.add_argument("--no-build", action="store_true", help="construct and check networks only")
-            p.add_argument("--validate", action="store_true", help="check numbers by CPU reference execution")
-            p.add_argument("--require-full-compilation", action="store_true",
-                           help="fail, listing every node that would stay in PyTorch")
-            p.add_argument("--global-partitioner", action="store_true",
-                           help="merge non-adjacent convertible nodes into fewer engines")
-            p.add_argument("--engine-cache-dir", metavar="DIR", help="reuse compiled programs from this directory")
             p.add_argument("-o", "--output", metavar="OUT", help="save the compiled program (.pt2)")
         p.set_defaults(run=run)
 
@@ -99,6 +83,19 @@ def _preflight(args: Any) -> None:
         check_output_path(args.output, "compiled program")
 
 
+def _check_settings(settings: dict[str, Any]) -> None:
+    """Refuse bad settings before the model loads, with the Python API's own errors: values and
+    combinations (CompileSettings), names of packs and ops, what the backend can honour."""
+    from ..pipeline import resolve_backends
+    from ..plugins.manager import get_manager
+    from ..settings import CompileSettings
+    from ..settings_checks import check_against_packs
+
+    cfg = CompileSettings.from_kwargs(**settings)
+    check_against_packs(cfg, get_manager())
+    resolve_backends(cfg)
+
+
 @contextmanager
 def _stages(console: Any, title: str) -> Iterator[None]:
     """A spinner that names the compile's current stage."""
@@ -120,19 +117,10 @@ def run(args: Any) -> int:
     console = make_console(stderr=args.json == "-")
     inputs = [Input.parse(text) for text in args.input]
     _preflight(args)
-    settings: dict[str, Any] = dict(
-        precision=args.precision, keep_fp32=tuple(args.keep_fp32), min_block_size=args.min_block_size,
-        target_backend=args.target_backend,
-        torch_executed_ops=frozenset(args.torch_executed_op), debug=args.debug,
-    )
+    settings = settings_from(args)
     if args.command == "coverage":
         settings["dryrun"] = True
-    else:
-        settings.update(
-            build=not args.no_build, validate=args.validate,
-            require_full_compilation=args.require_full_compilation,
-            use_fast_partitioner=not args.global_partitioner, engine_cache_dir=args.engine_cache_dir,
-        )
+    _check_settings(settings)
     with console.status(f"loading {args.spec}"):
         model = load_model(args.spec)
     doing = "analysing" if args.command == "coverage" else "compiling"

@@ -12,7 +12,8 @@ from torch.fx import GraphModule
 from ..plugins.converters import qualified_op_name
 from ..plugins.manager import PackManager
 from ..settings import CompileSettings, Input
-from . import factories, passes
+from . import aliasing, factories, passes
+from .aliasing import written_inputs
 from .canonicalize import can_rewrite, canonicalize
 from .export import WRAPPED, ExportError, apply_precision, export
 from .folding import FoldResult
@@ -150,7 +151,7 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
         if op in converted or passes.is_noop(node):
             return False
         functional = _functional_variant(op)
-        if functional is not None and functional in converted and _safe_to_functionalize(node):
+        if functional is not None and functional in converted and _safe_to_functionalize(node, swaps):
             swaps[node.name] = functional
             return False
         if can_rewrite(node, converted):
@@ -178,12 +179,24 @@ def _without_retrace(ep: torch.export.ExportedProgram, table: dict, converted: s
     return gm  # lower_graph lints and recompiles after the passes
 
 
-def _safe_to_functionalize(node: torch.fx.Node) -> bool:
-    """``y = x.op_()`` may become ``y = op(x)`` if nothing reads ``x`` after it (only ``y``)."""
-    if not node.args or not isinstance(node.args[0], torch.fx.Node):
+def _safe_to_functionalize(node: torch.fx.Node, swapped: Any = ()) -> bool:
+    """``y = x.op_()`` may become ``y = op(x)`` if nothing reads ``x`` after it (only ``y``), and
+    ``x`` shares memory with nothing: a write to a view also writes its base (``y[:, 0].copy_(z)``),
+    and a view taken of ``x`` before the write would see it. ``swapped``: the in-place nodes
+    before it already made functional (``x.sigmoid_().add_(1)`` is a chain of fresh values)."""
+    if not node.args or not isinstance(node.args[0], torch.fx.Node) or written_inputs(node) != [node.args[0]]:
         return False
-    mutated = node.args[0]
-    if mutated.op == "placeholder":
+    chain = [node.args[0]]
+    while chain[-1].name in swapped and isinstance(chain[-1].args[0], torch.fx.Node):
+        chain.append(chain[-1].args[0])
+    base = chain[-1]
+    if base.op == "placeholder" or aliasing.root(base) is not base:
         return False
     order = {n: i for i, n in enumerate(node.graph.nodes)}
-    return all(order[u] <= order[node] for u in mutated.users)
+    for value in chain:
+        for user in value.users:
+            if user is node or user in chain:
+                continue
+            if order[user] > order[node] or value in aliasing.aliased_inputs(user):
+                return False
+    return True

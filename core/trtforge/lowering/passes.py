@@ -71,9 +71,19 @@ def _feeds_a_view(node: Node) -> bool:
     return False
 
 
+#: ops that return a new tensor with the same values: identity for TensorRT, unless something
+#: writes in place to the copy or to its source (the copy is what keeps the two apart)
+_COPIES = {aten.clone.default, aten.contiguous.default, aten.lift_fresh_copy.default, aten._to_copy.default,
+           aten.to.dtype}
+
+
 def remove_noops(gm: GraphModule) -> list[str]:
-    """Drop assertion nodes and identity ops (clone, alias, detach, same-dtype copies)."""
+    """Drop assertion nodes and identity ops (clone, alias, detach, same-dtype copies); a copy
+    stays where an in-place write reaches it or its source (``y = x.clone(); x.copy_(z)``)."""
+    from .aliasing import root, written_roots
+
     removed = []
+    written = written_roots(gm.graph)
     for node in list(gm.graph.nodes):
         if node.op == "call_module" and node.target == "_guards_fn" and not node.users:
             # torch.export's input-shape guard: engines check their inputs against their
@@ -82,6 +92,8 @@ def remove_noops(gm: GraphModule) -> list[str]:
             removed.append("_guards_fn")
             continue
         if not is_noop(node):
+            continue
+        if node.target in _COPIES and written and (node in written or root(node.args[0]) in written):
             continue
         if node.users:
             node.replace_all_uses_with(node.args[0])

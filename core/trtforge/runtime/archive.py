@@ -74,10 +74,17 @@ def _manifest_member(zf: zipfile.ZipFile) -> str | None:
     return None
 
 
-def read_manifest(path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:
+def read_manifest(path: str | os.PathLike[str], *, verify: bool = True,
+                  engines_verified: bool = False) -> dict[str, Any]:
     """The trtforge manifest of a saved program, after checking (in this order) that the file is a
     readable archive, that it is a trtforge program, its ABI version, and (``verify``) the CRC of every
-    archive member. Raises :class:`SavedProgramError` subclasses saying which check failed."""
+    archive member. Raises :class:`SavedProgramError` subclasses saying which check failed.
+
+    ``engines_verified``: the caller checks the sha256 of every engine against its record before
+    the engine is used (``trtforge.load`` does, on the bytes it loads): the CRC pass then leaves out
+    the members that hold one engine's bytes and nothing else, which that sha256 covers, so the
+    engines are read and hashed once, not twice (:func:`check_engine_crcs` gives the CRC
+    message for such a member when its sha256 fails)."""
     p = os.fspath(path)
     with _open_zip(p) as zf:
         member = _manifest_member(zf)
@@ -99,7 +106,7 @@ def read_manifest(path: str | os.PathLike[str], *, verify: bool = True) -> dict[
         check_abi_version(manifest, f"{p!r}")
         if verify:
             try:
-                bad = zf.testzip()
+                bad = _first_bad_member(zf, _skippable(zf, manifest) if engines_verified else set())
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
                 raise CorruptedProgramError(f"{p!r} is truncated or corrupted: {exc}") from None
             if bad is not None:
@@ -109,6 +116,59 @@ def read_manifest(path: str | os.PathLike[str], *, verify: bool = True) -> dict[
         for rec in manifest.get("engines", []):
             check_abi_version(rec.get("metadata", {}), f"{p!r}, engine record {rec.get('node', '?')!r}")
     return manifest
+
+
+def _first_bad_member(zf: zipfile.ZipFile, skip: set[str]) -> str | None:
+    """``ZipFile.testzip`` (the first member whose CRC fails, else None), less the members in ``skip``."""
+    for info in zf.infolist():
+        if info.filename in skip:
+            continue
+        try:
+            with zf.open(info) as f:
+                while f.read(1 << 20):
+                    pass
+        except zipfile.BadZipFile:
+            return info.filename
+    return None
+
+
+def _engine_only_members(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> set[str]:
+    """The archive members holding exactly one engine's bytes, stored raw (not pickled), and nothing else."""
+    tables = _tensor_tables(zf)
+    out = set()
+    for rec in manifest.get("engines", []):
+        where = tables.get(rec.get("engine_tensor"))
+        if where is None:
+            continue
+        member, offset, size, pickled = where
+        info = zf.NameToInfo.get(member)
+        if info is not None and not pickled and offset == 0 and info.file_size == size:
+            out.add(member)
+    return out
+
+
+def _skippable(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> set[str]:
+    """The engine-only members, or none if the tables that locate them cannot be read (the full
+    CRC pass then says which member is damaged)."""
+    try:
+        return _engine_only_members(zf, manifest)
+    except (SavedProgramError, zipfile.BadZipFile, OSError, EOFError, ValueError, TypeError, AttributeError):
+        return set()
+
+
+def check_engine_crcs(path: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
+    """The CRC check :func:`read_manifest` leaves out with ``engines_verified=True``: raises the
+    same error the full pass gives for a damaged engine member (called when an engine's sha256
+    fails, to say whether the file was damaged or rewritten)."""
+    p = os.fspath(path)
+    with _open_zip(p) as zf:
+        engines = _engine_only_members(zf, manifest)
+        try:
+            bad = _first_bad_member(zf, {i.filename for i in zf.infolist()} - engines)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
+            raise CorruptedProgramError(f"{p!r} is truncated or corrupted: {exc}") from None
+    if bad is not None:
+        raise CorruptedProgramError(f"{p!r} is corrupted: archive member {bad!r} fails its CRC check")
 
 
 def check_engine_members(path: str | os.PathLike[str], manifest: dict[str, Any]) -> None:

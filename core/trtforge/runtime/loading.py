@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import CorruptedProgramError, SavedProgramError, TensorRTNotInstalledError
-from .archive import read_manifest
+from .archive import check_engine_crcs, read_manifest
 from .metadata import EngineMetadata
 
 __all__ = ["load"]
@@ -44,8 +44,11 @@ def load(path: str | os.PathLike[str], *, verify: bool = True, weights: Any = No
     """Load a program saved with :func:`save`; returns a GraphModule whose engines are TRTEngineModules.
 
     Checks, in order: the file is a complete archive; it is a trtforge program; its ABI
-    version; every member's CRC (``verify``); the TensorRT backend each engine was built
-    for is installed; each engine's sha256. Each failure raises a :class:`SavedProgramError`
+    version; every member's CRC (``verify``; a member that holds one engine and nothing else
+    is covered by that engine's sha256 instead, a stronger check made on the very bytes
+    loaded, so engines are read and hashed once); the TensorRT backend each engine was built
+    for is installed; each engine's sha256 (all engines hashed in parallel). A damaged engine
+    member gets the CRC message, a rewritten one the sha256 message. Each failure raises a :class:`SavedProgramError`
     (or :class:`TensorRTNotInstalledError`) saying exactly which. Needs no GPU: engines are
     deserialized on their first call.
 
@@ -55,7 +58,7 @@ def load(path: str | os.PathLike[str], *, verify: bool = True, weights: Any = No
     TensorRT refits each engine when it is first deserialized on its GPU.
     """
     p = os.fspath(path)
-    manifest = read_manifest(p, verify=verify)
+    manifest = read_manifest(p, verify=verify, engines_verified=True)  # each engine: its sha256 below
     _check_backends(manifest)
     from . import ops  # noqa: F401  (the operator must exist before torch.export.load)
 
@@ -66,7 +69,12 @@ def load(path: str | os.PathLike[str], *, verify: bool = True, weights: Any = No
     except Exception as exc:
         raise CorruptedProgramError(f"{p!r}: torch.export.load failed: {type(exc).__name__}: {exc}") from exc
     gm = ep.module()
-    _attach_engine_modules(gm)
+    try:
+        _attach_engine_modules(gm)
+    except CorruptedProgramError:
+        if verify:  # damaged on disk (its CRC fails) rather than rewritten: say so, as the full CRC pass did
+            check_engine_crcs(p, manifest)
+        raise
     gm.trtforge_manifest = manifest  # type: ignore[assignment]
     if weights is not None:
         from ..refit import refit_module_weights
@@ -80,7 +88,12 @@ def _attach_engine_modules(gm: torch.fx.GraphModule) -> None:
     from .module import TRTEngineModule
     from .ops import _get_attr, _parse_metadata, is_engine_node
 
+    from .metadata import engine_digests
+
     graph = gm.graph
+    # every engine's sha256 at once, in parallel: each TRTEngineModule below then checks its own
+    engine_digests([_get_attr(gm, n.args[1].target) for n in graph.nodes if is_engine_node(n)
+                    and isinstance(n.args[1], torch.fx.Node) and n.args[1].op == "get_attr"])
     count = 0
     for node in list(graph.nodes):
         if not is_engine_node(node):

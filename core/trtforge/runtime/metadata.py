@@ -5,11 +5,13 @@ import ast
 import hashlib
 import json
 import operator
+import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
+from torch.utils.weak import WeakIdKeyDictionary
 
 #: Version of the saved-program format. Bump on any incompatible change to
 #: EngineMetadata or to how engines are stored; loaders refuse other versions.
@@ -20,6 +22,8 @@ __all__ = [
     "EngineMetadata",
     "TensorSpec",
     "check_abi_version",
+    "engine_digest",
+    "engine_digests",
     "engine_sha256",
     "eval_shape_expr",
     "symbolic_shape_exprs",
@@ -158,6 +162,40 @@ def engine_sha256(data: bytes | memoryview | torch.Tensor) -> str:
     if isinstance(data, torch.Tensor):
         data = _tensor_bytes_view(data)
     return hashlib.sha256(data).hexdigest()
+
+
+#: engine tensor -> (data pointer, version counter, sha256): each engine's bytes hashed once
+#: (keyed by identity: tensors compare by value)
+_digests: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def engine_digest(t: torch.Tensor) -> str:
+    """The sha256 of an engine tensor's bytes, computed once per tensor: asked again for the same
+    tensor (unchanged: same storage, no in-place write since) it is not read again."""
+    key = (t.data_ptr(), t._version)
+    memo = _digests
+    hit = memo.get(t)
+    if hit is not None and hit[:2] == key:
+        return hit[2]
+    digest = engine_sha256(t)
+    memo[t] = (*key, digest)
+    return digest
+
+
+def engine_digests(tensors: Sequence[torch.Tensor]) -> list[str]:
+    """:func:`engine_digest` of several engines, hashed in parallel (hashlib releases the GIL):
+    loading a program with many engines verifies them on every core."""
+    memo = _digests
+    todo = [t for t in tensors if memo.get(t, (None, None))[:2] != (t.data_ptr(), t._version)]
+    workers = min(len(todo), os.cpu_count() or 1)
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            done = list(pool.map(engine_sha256, todo))
+        for t, digest in zip(todo, done):  # the dictionary is written from this thread only
+            memo[t] = (t.data_ptr(), t._version, digest)
+    return [engine_digest(t) for t in tensors]
 
 
 def _tensor_bytes_view(t: torch.Tensor) -> memoryview:

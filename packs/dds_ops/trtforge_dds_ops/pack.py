@@ -1,19 +1,16 @@
-"""Pack entry point (`trtforge.packs` entry point `dds_ops`): identity and registrations."""
+"""Pack entry point (`trtforge.packs` entry point `dds_ops`): identity and registrations.
+
+Name, version and description come from the distribution's metadata (pyproject.toml), so they
+are written once.
+"""
 from __future__ import annotations
 
 import trtforge
 
-from . import __version__
-
 
 @trtforge.hookimpl
 def trtforge_pack_info():
-    return trtforge.PackInfo(
-        name="dds_ops",
-        version=__version__,
-        description="data-dependent-shape ops: nonzero, unique, masked_select, boolean indexing",
-        api_version="1.0",
-    )
+    return trtforge.PackInfo(api_version="1.1")
 
 
 @trtforge.hookimpl
@@ -21,4 +18,4 @@ def trtforge_register_converters(register):
     # Converters are imported here, not at module import: loading the pack stays cheap.
     from . import converters
 
-    register(*converters.ALL)
+    register(converters)

@@ -1,50 +1,24 @@
-"""What the capability validators check: shapes, dtypes and bounds read from fx node metadata."""
+"""What the capability validators check: dtypes, boolean-mask positions and the sort's size limit.
+
+Arguments, values and size bounds are read with the core's toolkit
+(:mod:`trtforge.conversion.args`, :mod:`trtforge.conversion.bounds`); the TopK limit is the
+target backend's (:func:`~trtforge.conversion.bounds.layer_limits`), never a copy kept here.
+"""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+import sympy
 import torch
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
 from trtforge import Refusal
-
-from ._layers import MAX_TOPK_K
+from trtforge.conversion.args import value_of
+from trtforge.conversion.bounds import Bounds, layer_limits, shape_bounds
 
 #: torch dtypes TensorRT tensors can hold
 TRT_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int32, torch.int64,
               torch.float16, torch.bfloat16, torch.float32)
-
-
-def val(arg: Any) -> Any:
-    """The FakeTensor (or Python value) an fx argument stands for."""
-    return arg.meta.get("val") if isinstance(arg, torch.fx.Node) else arg
-
-
-def arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
-    """Positional-or-keyword argument ``name`` of ``node``."""
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
-
-
-def upper_bound(dim: Any) -> int | None:
-    """Largest value a static, dynamic or data-dependent dimension can take (None: unbounded)."""
-    if isinstance(dim, int):
-        return dim
-    try:
-        hi = dim.node.shape_env.bound_sympy(dim.node.expr).upper
-        return int(hi) if hi.is_finite else None
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def numel_bound(shape: Sequence[Any]) -> int | None:
-    total = 1
-    for d in shape:
-        b = upper_bound(d)
-        if b is None:
-            return None
-        total *= b
-    return total
 
 
 def check_dtype(t: Any, what: str = "input") -> Refusal | None:
@@ -55,17 +29,77 @@ def check_dtype(t: Any, what: str = "input") -> Refusal | None:
     return None
 
 
-def check_sort_size(count: Any, what: str) -> Refusal | None:
-    """Refuse sorts TensorRT's TopK cannot do in one layer (more than MAX_TOPK_K elements)."""
-    bound = count if isinstance(count, int) else None
-    if bound is None:
-        return Refusal(f"{what} has no upper bound; the sort (TensorRT TopK) needs one <= {MAX_TOPK_K}")
-    if bound > MAX_TOPK_K:
-        return Refusal(
-            f"{what} can reach {bound} elements; the sort uses TensorRT TopK, which handles at most "
-            f"{MAX_TOPK_K} (K limit)"
-        )
+def check_sort_size(node: torch.fx.Node, dims: Sequence[Any], size: Bounds, what: str,
+                    unit: str = "elements") -> Refusal | None:
+    """Refuse a sort TensorRT's TopK cannot do in one layer: more than the backend's K limit.
+
+    ``dims`` are the sizes (ints or SymInts) whose product is sorted and ``size`` their
+    :class:`~trtforge.conversion.bounds.Bounds`: the refusal goes by the **max** the compile
+    allows (the optimization profile's, or torch's bound of a data-dependent size), and says
+    how to get under the limit.
+    """
+    limits = layer_limits(node)
+    limit = limits.topk_max_k
+    sorts = (f"the sort uses TensorRT TopK, which handles at most {limit} (K limit: topk_max_k of the target "
+             "backend's layer limits)")
+    if size.max is None:
+        return Refusal(f"{what} has no upper bound (a data-dependent size); {sorts}: {_fix(node, dims, limit)}")
+    if size.max > limit:
+        reach = f"{what} {'has' if size.min == size.max else 'can reach'} {size.max} {unit}"
+        fix = _fix(node, dims, limit)
+        return Refusal(f"{reach}; {sorts}" + (f": {fix}" if fix else ""))
     return None
+
+
+def _fix(node: torch.fx.Node, dims: Sequence[Any], limit: int) -> str:
+    """How to bring the product of ``dims`` under ``limit``: which Input max_shape to lower, and
+    to what, or the ``torch._check`` that bounds a data-dependent size ("" for static sizes)."""
+    expr = sympy.Mul(*[d.node.expr if isinstance(d, torch.SymInt) else sympy.Integer(d) for d in dims])
+    symbols = sorted(expr.free_symbols, key=str)
+    if not symbols:
+        return ""
+    if len(symbols) > 1:
+        return f"lower the Input max_shape (or bound data-dependent sizes with torch._check) so that {expr} <= {limit}"
+    (symbol,) = symbols
+    if free_unbacked_symbols(expr):
+        best = _largest_fitting(expr, symbol, 0, limit, limit)
+        return (f"bound the data-dependent size {symbol} in the model before the op, torch._check(n <= {best}) "
+                "on the size it stands for, or lower the Input max_shape of the tensors it comes from")
+    found = _input_dim(node, symbol)
+    if found is None:
+        return f"lower the Input max_shape so that {expr} <= {limit}"
+    name, dim, b = found
+    best = _largest_fitting(expr, symbol, b.min, b.max, limit)
+    if best is None:
+        return f"even the profile's min of input '{name}' (dim {dim}: {b.min}) exceeds it"
+    return f"lower max_shape[{dim}] of input '{name}' from {b.max} to {best} or less"
+
+
+def _input_dim(node: torch.fx.Node, symbol: Any) -> tuple[str, int, Bounds] | None:
+    """``(input name, dim, bounds)`` of the graph input dimension that is ``symbol``."""
+    for p in node.graph.nodes:
+        if p.op != "placeholder":
+            continue
+        val = p.meta.get("val")
+        for d, s in enumerate(getattr(val, "shape", ())):
+            if isinstance(s, torch.SymInt) and s.node.expr == symbol:
+                return p.name, d, shape_bounds(p)[d]
+    return None
+
+
+def _largest_fitting(expr: Any, symbol: Any, lo: int, hi: int | None, limit: int) -> int | None:
+    """The largest value of ``symbol`` in ``[lo, hi]`` keeping ``expr <= limit`` (sizes grow with
+    their symbols), None if even ``lo`` does not."""
+    def fits(v: int) -> bool:
+        return int(expr.xreplace({symbol: v})) <= limit
+
+    if not fits(lo):
+        return None
+    hi = hi if hi is not None else limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
 
 
 def mask_position(x: torch.Tensor, indices: Sequence[Any]) -> tuple[int, int] | Refusal:
@@ -74,7 +108,7 @@ def mask_position(x: torch.Tensor, indices: Sequence[Any]) -> tuple[int, int] | 
     ``indices`` are the fx arguments of ``aten.index.Tensor`` / ``aten.index_put``;
     trailing ``None`` entries are allowed (they index nothing).
     """
-    given = [(i, val(t)) for i, t in enumerate(indices) if t is not None]
+    given = [(i, value_of(t)) for i, t in enumerate(indices) if t is not None]
     if len(given) != 1:
         return Refusal(f"{len(given)} index tensors; this pack converts a single boolean mask")
     p, mask = given[0]
