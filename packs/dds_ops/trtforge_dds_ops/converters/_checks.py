@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import sympy
 import torch
-from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
 from trtforge import Refusal
 from trtforge.conversion.args import value_of
-from trtforge.conversion.bounds import Bounds, layer_limits, shape_bounds
+from trtforge.conversion.bounds import Bounds, layer_limits
+from trtforge.conversion.refusals import fit_hint
 
 #: torch dtypes TensorRT tensors can hold
 TRT_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int32, torch.int64,
@@ -43,63 +42,12 @@ def check_sort_size(node: torch.fx.Node, dims: Sequence[Any], size: Bounds, what
     sorts = (f"the sort uses TensorRT TopK, which handles at most {limit} (K limit: topk_max_k of the target "
              "backend's layer limits)")
     if size.max is None:
-        return Refusal(f"{what} has no upper bound (a data-dependent size); {sorts}: {_fix(node, dims, limit)}")
+        return Refusal(f"{what} has no upper bound (a data-dependent size); {sorts}: {fit_hint(node, dims, limit)}")
     if size.max > limit:
         reach = f"{what} {'has' if size.min == size.max else 'can reach'} {size.max} {unit}"
-        fix = _fix(node, dims, limit)
+        fix = fit_hint(node, dims, limit)
         return Refusal(f"{reach}; {sorts}" + (f": {fix}" if fix else ""))
     return None
-
-
-def _fix(node: torch.fx.Node, dims: Sequence[Any], limit: int) -> str:
-    """How to bring the product of ``dims`` under ``limit``: which Input max_shape to lower, and
-    to what, or the ``torch._check`` that bounds a data-dependent size ("" for static sizes)."""
-    expr = sympy.Mul(*[d.node.expr if isinstance(d, torch.SymInt) else sympy.Integer(d) for d in dims])
-    symbols = sorted(expr.free_symbols, key=str)
-    if not symbols:
-        return ""
-    if len(symbols) > 1:
-        return f"lower the Input max_shape (or bound data-dependent sizes with torch._check) so that {expr} <= {limit}"
-    (symbol,) = symbols
-    if free_unbacked_symbols(expr):
-        best = _largest_fitting(expr, symbol, 0, limit, limit)
-        return (f"bound the data-dependent size {symbol} in the model before the op, torch._check(n <= {best}) "
-                "on the size it stands for, or lower the Input max_shape of the tensors it comes from")
-    found = _input_dim(node, symbol)
-    if found is None:
-        return f"lower the Input max_shape so that {expr} <= {limit}"
-    name, dim, b = found
-    best = _largest_fitting(expr, symbol, b.min, b.max, limit)
-    if best is None:
-        return f"even the profile's min of input '{name}' (dim {dim}: {b.min}) exceeds it"
-    return f"lower max_shape[{dim}] of input '{name}' from {b.max} to {best} or less"
-
-
-def _input_dim(node: torch.fx.Node, symbol: Any) -> tuple[str, int, Bounds] | None:
-    """``(input name, dim, bounds)`` of the graph input dimension that is ``symbol``."""
-    for p in node.graph.nodes:
-        if p.op != "placeholder":
-            continue
-        val = p.meta.get("val")
-        for d, s in enumerate(getattr(val, "shape", ())):
-            if isinstance(s, torch.SymInt) and s.node.expr == symbol:
-                return p.name, d, shape_bounds(p)[d]
-    return None
-
-
-def _largest_fitting(expr: Any, symbol: Any, lo: int, hi: int | None, limit: int) -> int | None:
-    """The largest value of ``symbol`` in ``[lo, hi]`` keeping ``expr <= limit`` (sizes grow with
-    their symbols), None if even ``lo`` does not."""
-    def fits(v: int) -> bool:
-        return int(expr.xreplace({symbol: v})) <= limit
-
-    if not fits(lo):
-        return None
-    hi = hi if hi is not None else limit
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
-    return lo
 
 
 def mask_position(x: torch.Tensor, indices: Sequence[Any]) -> tuple[int, int] | Refusal:

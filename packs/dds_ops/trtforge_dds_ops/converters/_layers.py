@@ -125,7 +125,7 @@ def sort_last(ctx: ConversionContext, x: Any, n: Any) -> tuple[Any, Any]:
     gets leading size-1 dimensions, removed again from the results.
     """
     rank = len(x.shape)
-    lifted = max(rank, layer_limits(ctx.current_node).min_input_rank.get("TOPK", 0))
+    lifted = layer_limits(ctx.current_node).input_rank("TOPK", rank)
     x = blocks.to_rank(ctx, x, lifted)
     axis_mask = 1 << (lifted - 1)
     static = x.shape[-1] >= 0

@@ -23,7 +23,7 @@ import trtforge
 from trtforge.conversion.args import argument, node_argument, value_of
 from trtforge.conversion.bounds import layer_limits, shape_bounds
 
-from ._limits import over_limit
+from trtforge.conversion.refusals import over_limit
 from ._ops import Ops
 from .ranking import stable_rank
 

@@ -17,7 +17,7 @@ from trtforge.conversion import blocks
 from trtforge.conversion.args import argument, node_argument, value_of
 from trtforge.conversion.bounds import Bounds, bounds, layer_limits, shape_bounds
 
-from ._limits import over_limit, topk_rank
+from trtforge.conversion.refusals import over_limit
 from ._ops import Ops
 
 #: longest axis sorted by pairwise ranking (N*N comparisons): this pack's memory bound, not a layer limit
@@ -47,7 +47,7 @@ def _check_topk_layer(node: Any, x: Any, axis: int, k: Any, k_bounds: Bounds, wh
     limits = layer_limits(node)
     if x.dtype not in _TOPK_DTYPES:
         return trtforge.Refusal(f"TensorRT's TopK layer takes float and int32 values, not {x.dtype}")
-    rank = topk_rank(limits, x.dim())
+    rank = limits.input_rank("TOPK", x.dim())
     why = limits.rank_refusal("TOPK", rank)
     if why:
         return trtforge.Refusal(why)
@@ -112,7 +112,7 @@ def _topk_layer(ctx: Any, x: Any, k: Any, axis: int, largest: bool) -> tuple[Any
     """
     o = Ops(ctx)
     rank = len(x.shape)
-    lifted = topk_rank(layer_limits(ctx.current_node), rank)
+    lifted = layer_limits(ctx.current_node).input_rank("TOPK", rank)
     x2 = blocks.to_rank(ctx, x, lifted)
     axis += lifted - max(rank, 1)
     op = ctx.trt.TopKOperation.MAX if largest else ctx.trt.TopKOperation.MIN

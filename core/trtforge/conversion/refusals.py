@@ -1,10 +1,10 @@
 """Refusing a size over a layer's limit by the largest value the compile allows, and saying the fix.
 
-The limits are the target backend's (``trtforge.conversion.bounds.layer_limits``: TopK's K, NMS's
-box count, TopK's smallest input rank); the sizes are the optimization profile's max, or torch's
-bound of a data-dependent size (``trtforge.conversion.bounds``), never the traced example. A
-refusal names the limit, the size and how to get under it: which Input ``max_shape`` to lower
-and to what, or the ``torch._check`` that bounds a data-dependent size.
+The limits are the target backend's (:func:`~trtforge.conversion.bounds.layer_limits`: TopK's K,
+NMS's box count); the sizes are the optimization profile's max, or torch's bound of a
+data-dependent size (:mod:`trtforge.conversion.bounds`), never the traced example. A refusal
+names the limit, the size and how to get under it: which Input ``max_shape`` to lower and to
+what, or the ``torch._check`` that bounds a data-dependent size.
 """
 from __future__ import annotations
 
@@ -12,32 +12,35 @@ from typing import Any, Sequence
 
 import sympy
 import torch
-import trtforge
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
-from trtforge.conversion.bounds import Bounds, shape_bounds
+
+from ..plugins.converters import Refusal
+from .bounds import Bounds, shape_bounds
+
+__all__ = ["fit_hint", "over_limit"]
 
 
 def over_limit(node: torch.fx.Node, dims: Sequence[Any], size: Bounds, limit: int, what: str, why: str,
-               static_fix: str = "") -> trtforge.Refusal | None:
+               static_fix: str = "") -> Refusal | None:
     """A refusal when ``size`` (the bounds of the product of ``dims``, ints or SymInts) can exceed
-    ``limit``; ``why`` says whose limit it is, ``static_fix`` what to do when the size is static."""
-    fix = _fix(node, dims, limit) or static_fix
+    ``limit``, else None; ``why`` says whose limit it is, ``static_fix`` what to do when the size is static.
+
+    ``over_limit(node, [n], numel_bounds(node.args[0]), limits.topk_max_k, "the input", "TopK ...")``
+    """
+    fix = fit_hint(node, dims, limit) or static_fix
     tail = f"; {fix}" if fix else ""
     if size.max is None:
-        return trtforge.Refusal(f"{what} has no upper bound (a data-dependent size): {why}{tail}")
+        return Refusal(f"{what} has no upper bound (a data-dependent size): {why}{tail}")
     if size.max > limit:
         verb = "is" if size.min == size.max else "can reach"
-        return trtforge.Refusal(f"{what} {verb} {size.max}: {why}{tail}")
+        return Refusal(f"{what} {verb} {size.max}: {why}{tail}")
     return None
 
 
-def topk_rank(limits: Any, rank: int) -> int:
-    """The rank a TopK input gets: leading size-1 dimensions up to the backend's ``min_input_rank``."""
-    return max(rank, 1, limits.min_input_rank.get("TOPK", 0))
-
-
-def _fix(node: torch.fx.Node, dims: Sequence[Any], limit: int) -> str:
-    """How to bring the product of ``dims`` under ``limit`` ("" when it is static)."""
+def fit_hint(node: torch.fx.Node, dims: Sequence[Any], limit: int) -> str:
+    """How to bring the product of ``dims`` (ints or SymInts of ``node``'s graph) under ``limit``:
+    which Input max_shape to lower, and to what, or the ``torch._check`` that bounds a
+    data-dependent size ("" when the product is static: nothing in the profile can fix it)."""
     expr = sympy.Mul(*[d.node.expr if isinstance(d, torch.SymInt) else sympy.Integer(d) for d in dims])
     symbols = sorted(expr.free_symbols, key=str)
     if not symbols:
