@@ -109,13 +109,11 @@ def _topk1(ctx, x, dim: int, largest: bool):
     """
     limits = layer_limits(ctx.current_node)
     x = ctx.to_trt(x)
-    dtype = ctx.torch_dtype(x)
-    if not len(x.shape):
-        x = B.reshape(ctx, x, [1])
-    rank = len(x.shape)
-    lift = max(limits.min_input_rank.get("TOPK", 0) - rank, 0)
-    lifted = B.to_rank(ctx, x, rank + lift)
-    dim, n = B.normalize_dim(dim, rank) + lift, rank + lift
+    dtype, rank = ctx.torch_dtype(x), len(x.shape)
+    n = limits.input_rank("TOPK", rank)
+    lift = n - max(rank, 1)  # leading dimensions added (a 0-d input counts as [1])
+    lifted = B.to_rank(ctx, x, n)
+    dim = B.normalize_dim(dim, rank) + lift
     order = list(range(n))
     if dim < n - limits.topk_axis_from_end:
         order = [d for d in range(n) if d != dim] + [dim]
