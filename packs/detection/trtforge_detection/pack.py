@@ -6,11 +6,9 @@ are written once.
 from __future__ import annotations
 
 import trtforge
+from trtforge.plugins import info_hook
 
-
-@trtforge.hookimpl
-def trtforge_pack_info():
-    return trtforge.PackInfo(api_version="1.1")
+trtforge_pack_info = info_hook(api_version="1.1")
 
 
 @trtforge.hookimpl
