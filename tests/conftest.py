@@ -1,6 +1,9 @@
 """Shared fixtures: a toy pack made of real converters, registered in-process."""
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -10,6 +13,7 @@ from trtforge.plugins import PackManager, set_manager
 from trtforge.runtime.runner import EngineRunner
 from trtforge.testing import run_network
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/toy_models.py
 aten = torch.ops.aten
 
 

@@ -13,22 +13,10 @@ import torch
 
 import trtforge
 from trtforge._logging import DebugHandler
+from toy_models import Chain
 
 STAGES = {"setup", "export", "cache", "lowering", "precision", "partitioning", "validation", "conversion", "build",
           "assembly"}
-
-
-class Chain(torch.nn.Module):
-    """relu(x*w + 1) + x -> sin (no converter in the toy pack) -> relu(z*2 + y): two engines."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.randn(4))
-
-    def forward(self, x):
-        y = torch.relu(x * self.w + 1) + x
-        z = torch.sin(y)
-        return torch.relu(z * 2 + y)
 
 
 class Records(logging.Handler):

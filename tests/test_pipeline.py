@@ -8,19 +8,7 @@ import trtforge
 from trtforge.compiler import CompilationError
 from trtforge.conversion.context import ConversionError
 from trtforge.runtime import TRTEngineModule
-
-
-class Chain(torch.nn.Module):
-    """relu(x*w + 1) + x -> sin (unsupported) -> relu(z*2 + y)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.randn(4))
-
-    def forward(self, x):
-        y = torch.relu(x * self.w + 1) + x
-        z = torch.sin(y)
-        return torch.relu(z * 2 + y)
+from toy_models import Chain
 
 
 def engines(gm):

@@ -224,3 +224,18 @@ def test_one_line_hooks_make_a_pack_the_core_loads_like_a_hand_written_one(tmp_p
     assert rec.description == "one-line hooks" and len(rec.converters) == 3
     with pytest.raises(TypeError, match="absolute module names"):
         converters_hook(".converters")
+
+
+def test_a_size_over_a_limit_is_refused_by_the_profile_max_with_the_input_to_lower():
+    from trtforge.conversion.refusals import over_limit
+
+    n = torch.export.Dim("n", min=2, max=5000)
+    gm = _graph(lambda x: x.sort().values, torch.randn(8), dynamic=({0: n},))
+    sort = next(n for n in gm.graph.nodes if n.target == aten.sort.default)
+    x = sort.args[0]
+    size = shape_bounds(x)[0]
+    refusal = over_limit(sort, [x.meta["val"].shape[0]], size, 3840, "the input", "TopK's K limit")
+    assert not refusal
+    assert refusal.reason == ("the input can reach 5000: TopK's K limit; lower max_shape[0] of input 'x' "
+                              "from 5000 to 3840 or less")
+    assert over_limit(sort, [x.meta["val"].shape[0]], size, 5000, "the input", "TopK's K limit") is None

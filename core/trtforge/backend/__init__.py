@@ -69,6 +69,11 @@ class LayerLimits:
     #: the same rule, which costs a converter one shuffle where it is not needed)
     min_input_rank: dict[str, int] = field(default_factory=lambda: {"TOPK": 2})
 
+    def input_rank(self, layer: str, rank: int) -> int:
+        """The rank a ``rank``-dimensional input of ``layer`` is lifted to (leading size-1
+        dimensions): at least ``min_input_rank[layer]``, and at least 1."""
+        return max(rank, 1, self.min_input_rank.get(layer, 0))
+
     def rank_refusal(self, layer: str, rank: int) -> str | None:
         """Why a ``rank``-dimensional input cannot feed a ``layer`` layer (None: it can)."""
         lowest = self.min_input_rank.get(layer, 0)

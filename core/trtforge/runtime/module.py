@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import torch
 
-from . import runner as _runner_mod, state
+from . import engine_inputs, runner as _runner_mod, state
 from ..errors import (
     ABIVersionError,
     CorruptedProgramError,
@@ -16,6 +16,7 @@ from ..errors import (
     RefitError,
 )
 from .metadata import ABI_VERSION, EngineMetadata, engine_digest, torch_dtype
+from .engine_graph import EngineGraph
 from .runner import EngineRunner
 
 __all__ = ["TRTEngineModule"]
@@ -41,15 +42,6 @@ def _full_device(device: torch.device) -> torch.device:
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device())
     return device
-
-
-class _GraphState:
-    __slots__ = ("key", "graph", "static_inputs", "static_outputs")
-
-    def __init__(self, key: Any, graph: Any, static_inputs: list[torch.Tensor],
-                 static_outputs: list[torch.Tensor]) -> None:
-        self.key, self.graph = key, graph
-        self.static_inputs, self.static_outputs = static_inputs, static_outputs
 
 
 class TRTEngineModule(torch.nn.Module):
@@ -107,7 +99,7 @@ class TRTEngineModule(torch.nn.Module):
         self._device_override: torch.device | None = None
         self.pre_allocated_outputs_enabled = False
         self.output_allocator_enabled = False
-        self._graph: _GraphState | None = None
+        self._graph: EngineGraph | None = None
         self._pre_allocated: tuple[Any, list[torch.Tensor]] | None = None
         #: new weights (refit name -> tensor) to refit into the engine when its runner is created
         self._pending_weights: dict[str, torch.Tensor] | None = None
@@ -266,58 +258,7 @@ class TRTEngineModule(torch.nn.Module):
     def check_inputs(self, inputs: Sequence[Any]) -> None:
         """Raise :class:`EngineInputError` unless ``inputs`` match the engine's count, dtypes and
         shapes (static dimensions equal, dynamic ones within the optimization profile)."""
-        md = self.metadata
-        if len(inputs) != len(md.inputs):
-            raise EngineInputError(
-                f"engine {md.name!r} takes {len(md.inputs)} input(s) {md.input_names}, got {len(inputs)}"
-            )
-        for i, (spec, t, dt) in enumerate(zip(md.inputs, inputs, self._in_dtypes)):
-            if not isinstance(t, torch.Tensor):
-                raise EngineInputError(
-                    f"engine {md.name!r} input {i} ({spec.name!r}) must be a torch.Tensor, got {type(t).__name__}"
-                )
-            if t.dtype != dt:
-                raise EngineInputError(
-                    f"engine {md.name!r} input {i} ({spec.name!r}) must be {dt}, got {t.dtype}"
-                )
-            shape = tuple(t.shape)
-            if len(shape) != len(spec.shape):
-                raise EngineInputError(
-                    f"engine {md.name!r} input {i} ({spec.name!r}) must have rank {len(spec.shape)} "
-                    f"(shape {spec.shape}, -1 = dynamic), got shape {list(shape)}"
-                )
-            if spec.profile:
-                lo, _, hi = spec.profile
-                for d, (n, a, b) in enumerate(zip(shape, lo, hi)):
-                    if not a <= n <= b:
-                        raise EngineInputError(
-                            f"engine {md.name!r} input {i} ({spec.name!r}) has shape {list(shape)}: dimension "
-                            f"{d} is {n}, outside the optimization profile range [{a}, {b}] "
-                            f"(min {lo}, max {hi}); recompile with a wider Input(min_shape=, max_shape=)"
-                        )
-            for d, (n, want) in enumerate(zip(shape, spec.shape)):
-                if want >= 0 and n != want:
-                    raise EngineInputError(
-                        f"engine {md.name!r} input {i} ({spec.name!r}) must have shape {spec.shape}, got "
-                        f"{list(shape)} (dimension {d} is static)"
-                    )
-
-    def _place_inputs(self, inputs: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-        safe = state.get_multi_device_safe_mode()
-        placed = []
-        for spec, t in zip(self.metadata.inputs, inputs):
-            if t.device != device:
-                if not safe:
-                    raise EngineInputError(
-                        f"engine {self.metadata.name!r} runs on {device}, but input {spec.name!r} is on "
-                        f"{t.device}; move the inputs there (x.to({str(device)!r})) or turn on "
-                        "trtforge.runtime.set_multi_device_safe_mode(True), which moves them"
-                    )
-                t = t.to(device, non_blocking=True)
-            if not t.is_contiguous():
-                t = t.contiguous()
-            placed.append(t)
-        return placed
+        engine_inputs.check_inputs(self.metadata, self._in_dtypes, inputs)
 
     def run(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Check ``inputs``, run the engine, return the list of outputs (the eager path)."""
@@ -326,7 +267,7 @@ class TRTEngineModule(torch.nn.Module):
         self.check_inputs(inputs)
         runner = self._runner_or_create()
         device = _full_device(runner.device)
-        placed = self._place_inputs(inputs, device)
+        placed = engine_inputs.place_inputs(self.metadata, inputs, device)
         if device.type == "cuda":
             current = torch.cuda.current_device()
             if current != device.index:
@@ -390,32 +331,7 @@ class TRTEngineModule(torch.nn.Module):
         if device.type != "cuda":
             raise IncompatibleModesError(f"engine {self.metadata.name!r}: CUDA graphs need a CUDA device")
         key = (tuple(tuple(t.shape) for t in inputs), device, runner.generation)
-        state = self._graph
-        if state is None or state.key != key:
+        if self._graph is None or self._graph.key != key:
             self.reset_cudagraphs()
-            state = self._record(runner, inputs, device, stream, key)
-            self._graph = state
-        for static, t in zip(state.static_inputs, inputs):
-            static.copy_(t, non_blocking=True)
-        state.graph.replay()
-        if self.pre_allocated_outputs_enabled:
-            return list(state.static_outputs)  # overwritten by the next replay: documented
-        return [o.clone() for o in state.static_outputs]
-
-    def _record(self, runner: EngineRunner, inputs: list[torch.Tensor], device: torch.device,
-                stream: Any, key: Any) -> _GraphState:
-        static_inputs = [t.clone() for t in inputs]
-        out_shapes = runner.prepare(static_inputs)
-        if any(s is None for s in out_shapes):
-            state.check_modes([self.metadata.name], output_allocator="it produced data-dependent output shapes",
-                              cudagraphs="a CUDA graph is being recorded")
-        static_outputs = [torch.empty(s, dtype=dt, device=device) for s, dt in zip(out_shapes, self._out_dtypes)]
-        # One run outside the capture flushes TensorRT's deferred work (and any lazy init).
-        runner.execute(static_inputs, static_outputs, stream)
-        graph = torch.cuda.CUDAGraph()
-        capture = torch.cuda.Stream(device)
-        capture.wait_stream(stream)
-        with torch.cuda.graph(graph, stream=capture):
-            runner.execute(static_inputs, static_outputs, capture)
-        stream.wait_stream(capture)
-        return _GraphState(key, graph, static_inputs, static_outputs)
+            self._graph = EngineGraph.record(self.metadata.name, runner, inputs, self._out_dtypes, device, stream, key)
+        return self._graph.replay(inputs, keep_outputs=self.pre_allocated_outputs_enabled)

@@ -1,11 +1,14 @@
 """torch.unique (dim=None and dim=k) and torch.unique_consecutive: values, inverse and counts equal torch's."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 import trtforge
 from trtforge import Input
+from trtforge.plugins.registry import Reason
 from trtforge.testing import check_converts
 
 U2, UDIM, UCONS = "aten::_unique2.default", "aten::unique_dim.default", "aten::unique_consecutive.default"
@@ -114,3 +117,74 @@ def test_unique_consecutive_dynamic(module):
              ops=[UCONS])
     _convert(module(_cons(1)), [Input(min_shape=(2, 1), opt_shape=(2, 12), max_shape=(2, 30), dtype=torch.bool)],
              ops=[UCONS])
+
+
+# -- the sort's TopK limit goes by the largest size the compile allows ------------------------------------
+def _refusal(model, inputs, op):
+    rep = trtforge.compile(model, inputs, min_block_size=1, target_backend="tensorrt", dryrun=True)
+    (entry,) = [f for f in rep.fallback if f.op == op]
+    assert entry.category == Reason.VALIDATOR.value
+    return entry.reason
+
+
+def _profile(rows, cols, dtype=torch.int32):
+    """A dynamic row count whose opt (traced example) is small and whose max is ``rows``."""
+    return Input(min_shape=(1, cols), opt_shape=(4, cols), max_shape=(rows, cols), dtype=dtype)
+
+
+def test_unique_refused_when_the_profile_max_exceeds_topk(module):
+    """The example has 12 elements; the profile's max has 3843: the refusal says the limit, the bound and the fix."""
+    reason = _refusal(module(_all), [_profile(1281, 3)], U2)
+    assert "the input can reach 3843 elements" in reason and "at most 3840" in reason and "topk_max_k" in reason
+    assert "lower max_shape[0] of input" in reason and "from 1281 to 1280 or less" in reason
+
+
+def test_unique_whose_profile_max_fits_topk_converts(module):
+    r = _convert(module(_all), [_profile(1280, 3)], ops=[U2])
+    assert r.report.engines[0].validation["shape_sets"] == 3
+
+
+def test_unique_dim_refused_when_the_profile_max_exceeds_topk(module):
+    reason = _refusal(module(_rows(0)), [_profile(3841, 2, torch.int64)], UDIM)
+    assert "dimension 0 can reach 3841 slices" in reason and "at most 3840" in reason
+    assert "from 3841 to 3840 or less" in reason
+
+
+def test_unique_dim_whose_profile_max_fits_topk_converts(module):
+    _convert(module(_rows(0)), [_profile(3840, 2, torch.int64)], ops=[UDIM])
+
+
+def _unique_of_selection(checked):
+    def fn(a, b):
+        y = a[b]
+        if checked:
+            torch._check(y.shape[0] <= 3840)  # what the refusal below tells the user to write
+        return _all(y)
+
+    return fn
+
+
+def test_unique_of_data_dependent_size_is_refused_until_bounded(module, gen):
+    """x[mask] of a 4000-element x can hold 4000 elements: refused, with the torch._check that fixes it."""
+    x = torch.randint(0, 50, (4000,), generator=gen)
+    mask = torch.rand(4000, generator=gen) > 0.5
+    reason = _refusal(module(_unique_of_selection(False)), [x, mask], U2)
+    assert "can reach 4000 elements" in reason and "torch._check(n <= 3840)" in reason
+    r = _convert(module(_unique_of_selection(True)), [x, mask], ops=[U2, "aten::index.Tensor"])
+    assert len(r.report.engines) == 1
+
+
+def test_the_sort_follows_the_backends_topk_rank_rule(module, gen, monkeypatch):
+    """The TopK emitter lifts its input to the backend's min_input_rank, whatever that is."""
+    from trtforge_dds_ops.converters import _layers
+
+    real = _layers.layer_limits
+
+    def stricter(node, settings=None):
+        return dataclasses.replace(real(node, settings), min_input_rank={"TOPK": 3})
+
+    monkeypatch.setattr(_layers, "layer_limits", stricter)
+    r = _convert(module(_all), [torch.randint(0, 6, (4, 5), generator=gen)], ops=[U2])
+    net = r.networks[0].network
+    topk = [net.get_layer(i) for i in range(net.num_layers) if net.get_layer(i).type.name == "TOPK"]
+    assert topk and all(len(t.get_input(0).shape) == 3 for t in topk)

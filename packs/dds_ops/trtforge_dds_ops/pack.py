@@ -1,24 +1,9 @@
-"""Pack entry point (`trtforge.packs` entry point `dds_ops`): identity and registrations."""
-from __future__ import annotations
+"""Pack entry point (`trtforge.packs` entry point `dds_ops`): identity and registrations.
 
-import trtforge
+Name, version and description come from the distribution's metadata (pyproject.toml), so they
+are written once; the converters are imported when the pack loads, not when Python starts.
+"""
+from trtforge.plugins import converters_hook, info_hook
 
-from . import __version__
-
-
-@trtforge.hookimpl
-def trtforge_pack_info():
-    return trtforge.PackInfo(
-        name="dds_ops",
-        version=__version__,
-        description="data-dependent-shape ops: nonzero, unique, masked_select, boolean indexing",
-        api_version="1.0",
-    )
-
-
-@trtforge.hookimpl
-def trtforge_register_converters(register):
-    # Converters are imported here, not at module import: loading the pack stays cheap.
-    from . import converters
-
-    register(*converters.ALL)
+trtforge_pack_info = info_hook(api_version="1.1")
+trtforge_register_converters = converters_hook("trtforge_dds_ops.converters")

@@ -66,16 +66,20 @@ def test_detection_nms_ties_do_not_depend_on_tensorrt_tie_order(module, gen, box
     assert bool((fed > 0).all()), "the layer drops scores <= its score threshold (0)"
 
 
+def _nms_of_raw(raw):
+    """One input ``[N, 5]`` (boxes and score): valid boxes are built in the engine."""
+    xy = raw[:, :2] * 10.0
+    boxes = torch.cat([xy, xy + raw[:, 2:4].abs() * 10.0 + 1.0], 1)
+    return torchvision.ops.nms(boxes, raw[:, 4], 0.4)
+
+
+def _raw_boxes(n_max):
+    return trtforge.Input(min_shape=(2, 5), opt_shape=(24, 5), max_shape=(n_max, 5))
+
+
 def test_detection_nms_dynamic_box_count(module):
-    """One input ``[N, 5]`` (boxes and score), N dynamic: valid boxes are built in the engine."""
-
-    def fn(raw):
-        xy = raw[:, :2] * 10.0
-        boxes = torch.cat([xy, xy + raw[:, 2:4].abs() * 10.0 + 1.0], 1)
-        return torchvision.ops.nms(boxes, raw[:, 4], 0.4)
-
-    spec = trtforge.Input(min_shape=(2, 5), opt_shape=(24, 5), max_shape=(64, 5))
-    out = check_converts(module(fn), [spec], ops=[NMS], target_backend="tensorrt")
+    """N dynamic, up to 64 boxes."""
+    out = check_converts(module(_nms_of_raw), [_raw_boxes(64)], ops=[NMS], target_backend="tensorrt")
     assert out.report.engines[0].validation["shape_sets"] == 3
     assert len(out.report.engines) == 1
 
@@ -98,3 +102,37 @@ def test_detection_nms_refusals_say_why(module, gen, boxes, n, threshold, why):
     (entry,) = [f for f in report.fallback if f.op == "torchvision::nms.default"]
     assert entry.category == Reason.VALIDATOR.value
     assert why in entry.reason
+
+
+def _nms_fallback(module, fn, inputs):
+    report = trtforge.compile(module(fn), inputs, min_block_size=1, dryrun=True, target_backend="tensorrt")
+    refused = [f for f in report.fallback if f.op == "torchvision::nms.default"]
+    converted = any("torchvision::nms.default" in e.ops for e in report.engines)
+    assert converted != bool(refused)
+    return refused[0].reason if refused else None
+
+
+def test_detection_nms_box_limit_goes_by_the_profile_max(module):
+    """The traced example has 24 boxes; the profile's max decides: 5000 fits the layer, 5001 does not."""
+    assert _nms_fallback(module, _nms_of_raw, [_raw_boxes(5000)]) is None
+    reason = _nms_fallback(module, _nms_of_raw, [_raw_boxes(5001)])
+    assert "the number of boxes can reach 5001" in reason and "at most 5000 boxes" in reason
+    assert "nms_max_boxes" in reason and "lower max_shape[0] of input 'raw' from 5001 to 5000 or less" in reason
+
+
+def _nms_of_selected(checked):
+    def fn(b, s):
+        keep = s > 0.5
+        b, s = b[keep], s[keep]
+        if checked:
+            torch._check(b.shape[0] <= 5000)  # what the refusal tells the user to write
+        return torchvision.ops.nms(b, s, 0.5)
+
+    return fn
+
+
+def test_detection_nms_of_a_data_dependent_box_count_is_refused_until_bounded(module, gen, boxes):
+    b, s = boxes(gen, 6000), torch.rand(6000, generator=gen)
+    reason = _nms_fallback(module, _nms_of_selected(False), [b, s])
+    assert "can reach 6000" in reason and "at most 5000 boxes" in reason and "torch._check(n <= 5000)" in reason
+    assert _nms_fallback(module, _nms_of_selected(True), [b, s]) is None

@@ -1,19 +1,14 @@
-"""Pack entry point (`trtforge.packs` entry point `detection`): identity and registrations."""
+"""Pack entry point (`trtforge.packs` entry point `detection`): identity and registrations.
+
+Name, version and description come from the distribution's metadata (pyproject.toml), so they
+are written once.
+"""
 from __future__ import annotations
 
 import trtforge
+from trtforge.plugins import info_hook
 
-from . import __version__
-
-
-@trtforge.hookimpl
-def trtforge_pack_info():
-    return trtforge.PackInfo(
-        name="detection",
-        version=__version__,
-        description="torchvision.ops detection ops: nms, roi_align, roi_pool, box utilities",
-        api_version="1.0",
-    )
+trtforge_pack_info = info_hook(api_version="1.1")
 
 
 @trtforge.hookimpl
@@ -21,4 +16,9 @@ def trtforge_register_converters(register):
     # Converters are imported here, not at module import: loading the pack stays cheap.
     from . import converters
 
-    register(*converters.ALL)
+    if converters.HAS_TORCHVISION:
+        register(converters)
+    else:  # the other modules name torchvision's ops: only the ranking ones can load
+        from .converters import ranking
+
+        register(ranking)

@@ -67,6 +67,20 @@ def test_argmax_argmin_and_max_with_indices(fn_module, dynamic_input):
     check_converts(fn_module(f), [dynamic_input((3, 7, 5), dims=(0,))], ops=ops)
 
 
+def test_argmax_and_max_at_the_ranks_topk_limits(fn_module):
+    """TopK takes rank >= 2 and reduces one of the last 4 axes (layer_limits): rank-1 and 0-d inputs
+    are lifted and a rank-6 input's first axis moved last, with the results in torch's layout."""
+    def f(m, x, y):
+        v, i = x.max(0)
+        w, j = y.min(1, keepdim=True)
+        s = x.sum()
+        u, k = s.max(0)
+        return x.argmax(0), y.argmax(0), y.argmin(-5, keepdim=True), v, i, w, j, u, k, s.argmin(0)
+
+    check_converts(fn_module(f), [_x(7), _x(3, 4, 2, 2, 3, 2, seed=1)],
+                   ops=[aten.argmax.default, aten.argmin.default, aten.max.dim, aten.min.dim])
+
+
 def test_softmax_log_softmax(fn_module, dynamic_input):
     def f(m, x):
         return x.softmax(1), x.log_softmax(-1), torch.softmax(x * 30, 0), torch.log_softmax(x * 50, 1)

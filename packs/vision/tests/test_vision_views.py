@@ -39,6 +39,17 @@ def test_as_strided_of_a_dynamic_input_is_refused(fn_module, dynamic_input):
     assert "dynamic sizes, strides or input shape" in entry.reason
 
 
+def test_as_strided_beyond_the_packs_element_limit_is_refused(fn_module):
+    """The limit is the pack's own (the gather index table is an engine constant), not TensorRT's."""
+    from trtforge_vision.converters.views import AS_STRIDED_MAX_ELEMENTS
+
+    rows = AS_STRIDED_MAX_ELEMENTS // 64 + 1  # stride 0 repeats one row: a large view of a small input
+    report = trtforge.compile(fn_module(lambda m, x: x.as_strided((rows, 64), (0, 1)) + 1),
+                              [_x(64)], min_block_size=1, dryrun=True)
+    [entry] = [f for f in report.fallback if f.op == "aten::as_strided.default"]
+    assert f"as_strided of {rows * 64} elements" in entry.reason and str(AS_STRIDED_MAX_ELEMENTS) in entry.reason
+
+
 def test_cdist_pdist(fn_module, dynamic_input):
     def f(m, a, b):
         return (torch.cdist(a, b), torch.cdist(a, b, p=1.0), aten._cdist_forward.default(a, b, 3.0, None),

@@ -1,32 +1,19 @@
-"""Pack entry point (`trtforge.packs` entry point `vision`): identity and registrations."""
+"""Pack entry point (`trtforge.packs` entry point `vision`): identity and registrations.
+
+Name, version and description come from the distribution's metadata (pyproject.toml), so they
+are written once; converters and passes are imported when the pack loads, not when Python starts.
+"""
 from __future__ import annotations
 
 import trtforge
+from trtforge.plugins import converters_hook, info_hook
 
-from . import __version__
-
-
-@trtforge.hookimpl
-def trtforge_pack_info():
-    return trtforge.PackInfo(
-        name="vision",
-        version=__version__,
-        description="every op torchvision classifiers need (CNNs and vision transformers)",
-        api_version="1.0",
-    )
-
-
-@trtforge.hookimpl
-def trtforge_register_converters(register):
-    # Converters are imported here, not at module import: loading the pack stays cheap.
-    from . import converters
-
-    register(*converters.ALL)
+trtforge_pack_info = info_hook(api_version="1.1")
+trtforge_register_converters = converters_hook("trtforge_vision.converters")
 
 
 @trtforge.hookimpl
 def trtforge_register_lowering_passes(register):
-    from .passes import fold_batch_norm, views_to_reshape
+    from .passes import fold_batch_norm
 
-    register(views_to_reshape)
     register(fold_batch_norm)

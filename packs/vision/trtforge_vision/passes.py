@@ -11,21 +11,6 @@ aten = torch.ops.aten
 _BN = aten._native_batch_norm_legit_no_training.default
 
 
-def views_to_reshape(gm: GraphModule, settings: Any = None) -> GraphModule:
-    """Turn ``aten.view`` into ``aten.reshape`` so the lowered graph still runs in PyTorch.
-
-    The core drops ``clone`` nodes (no-ops for TensorRT), but a ``view`` downstream of a
-    dropped ``clone(memory_format=contiguous)`` may then see a non-viewable tensor when
-    the graph runs eagerly (validation capture, PyTorch fallback partitions): vit_b_16
-    fails so at batch > 1. ``reshape`` is ``view`` where possible and a copy otherwise;
-    both convert to the same shuffle layer.
-    """
-    for node in gm.graph.nodes:
-        if node.op == "call_function" and node.target is aten.view.default:
-            node.target = aten.reshape.default
-    return gm
-
-
 def _fetch(gm: GraphModule, node: Any) -> torch.Tensor | None:
     if node is None:
         return None

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ...backend import LayerLimits
 from ._common import _Failed, mask_axes, name
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only: the executor imports this module
     from .executor import LayerCtx
 
 
-#: TensorRT documents K <= 3840 for ITopKLayer; an engine with a larger K fails to build or run
-TOPK_MAX_K = 3840
+#: TensorRT documents K <= 3840 for ITopKLayer (the same on both backends: one value, in the
+#: capability table's layer limits); an engine with a larger K fails to build or run
+TOPK_MAX_K = LayerLimits().topk_max_k
 
 
 def _topk(ctx: LayerCtx, ins: list) -> list:

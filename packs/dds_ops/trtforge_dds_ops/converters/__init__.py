@@ -1,4 +1,1 @@
-"""Converters of the dds_ops pack, one module per op family."""
-from . import masking, nonzero, unique
-
-ALL: list = [*nonzero.ALL, *masking.ALL, *unique.ALL]
+"""Converters of the dds_ops pack, one module per op family (``register(converters)`` finds them)."""

@@ -1,4 +1,9 @@
-"""What the capability validators check: shapes, dtypes and bounds read from fx node metadata."""
+"""What the capability validators check: dtypes, boolean-mask positions and the sort's size limit.
+
+Arguments, values and size bounds are read with the core's toolkit
+(:mod:`trtforge.conversion.args`, :mod:`trtforge.conversion.bounds`); the TopK limit is the
+target backend's (:func:`~trtforge.conversion.bounds.layer_limits`), never a copy kept here.
+"""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -6,45 +11,13 @@ from typing import Any, Sequence
 import torch
 
 from trtforge import Refusal
-
-from ._layers import MAX_TOPK_K
+from trtforge.conversion.args import value_of
+from trtforge.conversion.bounds import Bounds, layer_limits
+from trtforge.conversion.refusals import fit_hint
 
 #: torch dtypes TensorRT tensors can hold
 TRT_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int32, torch.int64,
               torch.float16, torch.bfloat16, torch.float32)
-
-
-def val(arg: Any) -> Any:
-    """The FakeTensor (or Python value) an fx argument stands for."""
-    return arg.meta.get("val") if isinstance(arg, torch.fx.Node) else arg
-
-
-def arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
-    """Positional-or-keyword argument ``name`` of ``node``."""
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
-
-
-def upper_bound(dim: Any) -> int | None:
-    """Largest value a static, dynamic or data-dependent dimension can take (None: unbounded)."""
-    if isinstance(dim, int):
-        return dim
-    try:
-        hi = dim.node.shape_env.bound_sympy(dim.node.expr).upper
-        return int(hi) if hi.is_finite else None
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def numel_bound(shape: Sequence[Any]) -> int | None:
-    total = 1
-    for d in shape:
-        b = upper_bound(d)
-        if b is None:
-            return None
-        total *= b
-    return total
 
 
 def check_dtype(t: Any, what: str = "input") -> Refusal | None:
@@ -55,16 +28,25 @@ def check_dtype(t: Any, what: str = "input") -> Refusal | None:
     return None
 
 
-def check_sort_size(count: Any, what: str) -> Refusal | None:
-    """Refuse sorts TensorRT's TopK cannot do in one layer (more than MAX_TOPK_K elements)."""
-    bound = count if isinstance(count, int) else None
-    if bound is None:
-        return Refusal(f"{what} has no upper bound; the sort (TensorRT TopK) needs one <= {MAX_TOPK_K}")
-    if bound > MAX_TOPK_K:
-        return Refusal(
-            f"{what} can reach {bound} elements; the sort uses TensorRT TopK, which handles at most "
-            f"{MAX_TOPK_K} (K limit)"
-        )
+def check_sort_size(node: torch.fx.Node, dims: Sequence[Any], size: Bounds, what: str,
+                    unit: str = "elements") -> Refusal | None:
+    """Refuse a sort TensorRT's TopK cannot do in one layer: more than the backend's K limit.
+
+    ``dims`` are the sizes (ints or SymInts) whose product is sorted and ``size`` their
+    :class:`~trtforge.conversion.bounds.Bounds`: the refusal goes by the **max** the compile
+    allows (the optimization profile's, or torch's bound of a data-dependent size), and says
+    how to get under the limit.
+    """
+    limits = layer_limits(node)
+    limit = limits.topk_max_k
+    sorts = (f"the sort uses TensorRT TopK, which handles at most {limit} (K limit: topk_max_k of the target "
+             "backend's layer limits)")
+    if size.max is None:
+        return Refusal(f"{what} has no upper bound (a data-dependent size); {sorts}: {fit_hint(node, dims, limit)}")
+    if size.max > limit:
+        reach = f"{what} {'has' if size.min == size.max else 'can reach'} {size.max} {unit}"
+        fix = fit_hint(node, dims, limit)
+        return Refusal(f"{reach}; {sorts}" + (f": {fix}" if fix else ""))
     return None
 
 
@@ -74,7 +56,7 @@ def mask_position(x: torch.Tensor, indices: Sequence[Any]) -> tuple[int, int] | 
     ``indices`` are the fx arguments of ``aten.index.Tensor`` / ``aten.index_put``;
     trailing ``None`` entries are allowed (they index nothing).
     """
-    given = [(i, val(t)) for i, t in enumerate(indices) if t is not None]
+    given = [(i, value_of(t)) for i, t in enumerate(indices) if t is not None]
     if len(given) != 1:
         return Refusal(f"{len(given)} index tensors; this pack converts a single boolean mask")
     p, mask = given[0]

@@ -17,10 +17,8 @@ from typing import Any, Sequence
 import torch
 
 from trtforge.conversion import blocks
+from trtforge.conversion.bounds import layer_limits
 from trtforge.conversion.context import ConversionContext
-
-#: TensorRT's TopK handles at most this many elements per sort (``setK`` docs).
-MAX_TOPK_K = 3840
 
 _SORTABLE = (torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64)
 _SCATTERABLE = (torch.int8, torch.int32, torch.int64, torch.float32, torch.float16, torch.bfloat16)
@@ -58,7 +56,7 @@ def ne_zero(ctx: ConversionContext, x: Any) -> Any:
     if dtype == torch.bool:
         return x
     if dtype in (torch.uint8, torch.int8):
-        x = ctx.cast(x, torch.int32)
+        x = blocks.cast(ctx, x, torch.int32)
     return not_(ctx, ew(ctx, "EQUAL", x, 0))
 
 
@@ -68,7 +66,7 @@ def not_(ctx: ConversionContext, x: Any) -> Any:
 
 def sortable(ctx: ConversionContext, x: Any) -> Any:
     """``x`` in a dtype TopK and EQUAL accept (bool/int8/uint8 -> int32, exact)."""
-    return x if ctx.torch_dtype(x) in _SORTABLE else ctx.cast(x, torch.int32)
+    return x if ctx.torch_dtype(x) in _SORTABLE else blocks.cast(ctx, x, torch.int32)
 
 
 # -- compaction -------------------------------------------------------------------------
@@ -87,11 +85,11 @@ def nonzero_1d(ctx: ConversionContext, mask: Any) -> Any:
 def widen(ctx: ConversionContext, x: Any) -> tuple[Any, torch.dtype | None]:
     """uint8 as int32 (TensorRT can only cast uint8: no shuffle, gather...), and the dtype to restore."""
     x = ctx.to_trt(x)
-    return (ctx.cast(x, torch.int32), torch.uint8) if ctx.torch_dtype(x) == torch.uint8 else (x, None)
+    return (blocks.cast(ctx, x, torch.int32), torch.uint8) if ctx.torch_dtype(x) == torch.uint8 else (x, None)
 
 
 def restore(ctx: ConversionContext, x: Any, dtype: torch.dtype | None) -> Any:
-    return ctx.cast(x, dtype) if dtype is not None else x
+    return blocks.cast(ctx, x, dtype) if dtype is not None else x
 
 
 def gather(ctx: ConversionContext, data: Any, indices: Any, axis: int) -> Any:
@@ -102,12 +100,12 @@ def gather(ctx: ConversionContext, data: Any, indices: Any, axis: int) -> Any:
 def scatter_rows(ctx: ConversionContext, data: Any, rows: Any, updates: Any) -> Any:
     """``data[rows] = updates`` along axis 0 (``rows``: ``[N]`` distinct int64 positions)."""
     back = ctx.torch_dtype(data) if ctx.torch_dtype(data) not in _SCATTERABLE else None
-    data = ctx.cast(data, torch.int32) if back else data
-    updates = ctx.cast(updates, ctx.torch_dtype(data))
+    data = blocks.cast(ctx, data, torch.int32) if back else data
+    updates = blocks.cast(ctx, updates, ctx.torch_dtype(data))
     index = blocks.reshape(ctx, rows, [-1, 1])
     layer = ctx.net.add_scatter(data, index, updates, ctx.trt.ScatterMode.ND)
     out = ctx.out(layer, "scatter_nd")
-    return ctx.cast(out, back) if back else out
+    return blocks.cast(ctx, out, back) if back else out
 
 
 def scatter_last(ctx: ConversionContext, data: Any, indices: Any, updates: Any) -> Any:
@@ -119,19 +117,27 @@ def scatter_last(ctx: ConversionContext, data: Any, indices: Any, updates: Any) 
 
 # -- sorting and grouping ---------------------------------------------------------------------
 def sort_last(ctx: ConversionContext, x: Any, n: Any) -> tuple[Any, Any]:
-    """Ascending sort along the last axis of a rank >= 2 tensor: ``(values, int64 permutation)``.
+    """Ascending sort along the last axis: ``(values, int64 permutation)``.
 
-    TopK with K = n (``[1]`` tensor, or int when static); K must stay <= MAX_TOPK_K,
-    which the converters' capability validators check.
+    TopK with K = n (``[1]`` tensor, or int when static); K must stay within the backend's
+    ``topk_max_k``, which the converters' capability validators check against the profile's
+    max. An input of fewer dimensions than TopK accepts (the backend's ``min_input_rank``)
+    gets leading size-1 dimensions, removed again from the results.
     """
-    axis_mask = 1 << (len(x.shape) - 1)
+    rank = len(x.shape)
+    lifted = layer_limits(ctx.current_node).input_rank("TOPK", rank)
+    x = blocks.to_rank(ctx, x, lifted)
+    axis_mask = 1 << (lifted - 1)
     static = x.shape[-1] >= 0
     layer = ctx.net.add_topk(x, ctx.trt.TopKOperation.MIN, x.shape[-1] if static else 1, axis_mask,
                              ctx.trt.DataType.INT64)
     if not static:
         layer.set_input(1, blocks.reshape(ctx, n, []))
     ctx.name(layer, "sort")
-    return layer.get_output(0), layer.get_output(1)
+    values, perm = layer.get_output(0), layer.get_output(1)
+    if lifted > rank:
+        values, perm = (blocks.squeeze(ctx, t, range(lifted - rank)) for t in (values, perm))
+    return values, perm
 
 
 def group_starts(ctx: ConversionContext, s: Any, n: Any) -> Any:
@@ -149,7 +155,7 @@ def group_starts(ctx: ConversionContext, s: Any, n: Any) -> Any:
 
 def cumsum_last(ctx: ConversionContext, flags: Any) -> Any:
     """Inclusive int64 prefix sum of a bool tensor along its last axis."""
-    x = ctx.cast(flags, torch.int64)
+    x = blocks.cast(ctx, flags, torch.int64)
     axis = ctx.constant(torch.tensor(len(flags.shape) - 1, dtype=torch.int32))
     layer = ctx.net.add_cumulative(x, axis, ctx.trt.CumulativeOperation.SUM, False, False)
     return ctx.out(layer, "cumsum")
@@ -173,7 +179,7 @@ def dense_rank(ctx: ConversionContext, keys: Any, n: Any) -> tuple[Any, Any, Any
 def counts_from_starts(ctx: ConversionContext, starts: Any, n: Any) -> Any:
     """Group sizes from ``[U]`` sorted group-start positions in a sequence of length ``n``."""
     ends = ctx.out(ctx.net.add_concatenation([starts, n]), "ends")
-    nxt = gather(ctx, ends, ew(ctx, "SUM", arange(ctx, ctx.shape_of(starts)), i64(ctx, [1])), 0)
+    nxt = gather(ctx, ends, ew(ctx, "SUM", arange(ctx, blocks.shape_of(ctx, starts)), i64(ctx, [1])), 0)
     return ew(ctx, "SUB", nxt, starts)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 import torch
 import trtforge
 from trtforge.conversion import blocks
+from trtforge.conversion.args import value_of
 
 from . import _checks, _layers
 
@@ -13,7 +14,7 @@ aten = torch.ops.aten
 
 
 def _nonzero_ok(node: torch.fx.Node, settings: Any) -> bool:
-    x = _checks.val(node.args[0])
+    x = value_of(node.args[0])  # nonzero's `self`, where's `condition`: the one positional argument
     bad = _checks.check_dtype(x)
     if bad is not None:
         return bad
@@ -32,11 +33,7 @@ def nonzero(ctx, target, args, kwargs, name):
 
 
 @trtforge.converter(
-    aten.nonzero_numpy.default, supports_dynamic_shapes=True, requires_output_allocator=True,
-    capability_validator=_nonzero_ok, emits={"NON_ZERO"},
-)
-@trtforge.converter(
-    aten.where.default, supports_dynamic_shapes=True, requires_output_allocator=True,
+    aten.nonzero_numpy.default, aten.where.default, supports_dynamic_shapes=True, requires_output_allocator=True,
     capability_validator=_nonzero_ok, emits={"NON_ZERO"},
 )
 def nonzero_tuple(ctx, target, args, kwargs, name):
@@ -44,5 +41,3 @@ def nonzero_tuple(ctx, target, args, kwargs, name):
     coords = _layers.nonzero(ctx, args[0])
     return tuple(_layers.gather(ctx, coords, _layers.i64(ctx, d), 0) for d in range(coords.shape[0]))
 
-
-ALL = [nonzero, nonzero_tuple]

@@ -19,14 +19,12 @@ from typing import Any
 import torch
 import trtforge
 from trtforge.conversion import blocks
+from trtforge.conversion.args import argument, node_argument, value_of
+from trtforge.conversion.bounds import numel_bounds, shape_bounds
 
 from . import _checks, _layers
 
 aten = torch.ops.aten
-
-
-def _bool_arg(args: Any, kwargs: Any, index: int, name: str, default: bool) -> bool:
-    return bool(args[index] if len(args) > index else kwargs.get(name, default))
 
 
 def _rows_view(ctx, x: Any, dim: int) -> tuple[Any, Any, list[int]]:
@@ -54,10 +52,11 @@ def _groups(ctx, starts: Any, n: Any) -> tuple[Any, Any]:
 
 # -- unique(dim=None) -------------------------------------------------------------------------
 def _unique_ok(node: torch.fx.Node, settings: Any) -> bool:
-    x = _checks.val(node.args[0])
+    source = node_argument(node, "self")
+    x = value_of(source)
     bad = _checks.check_dtype(x)  # a Refusal is falsy: no `or` chaining
     if bad is None:
-        bad = _checks.check_sort_size(_checks.numel_bound(x.shape), "the input")
+        bad = _checks.check_sort_size(node, x.shape, numel_bounds(source), "the input")
     return bad if bad is not None else True
 
 
@@ -75,8 +74,8 @@ def unique(ctx, target, args, kwargs, name):
     first, counts = _groups(ctx, starts, n)
     values = _layers.gather(ctx, flat, _layers.gather(ctx, blocks.flatten(ctx, perm), first, 0), 0)
     values = _layers.restore(ctx, values, back)
-    want_inverse = _bool_arg(args, kwargs, 2, "return_inverse", False)
-    want_counts = _bool_arg(args, kwargs, 3, "return_counts", False)
+    want_inverse = argument(target, args, kwargs, "return_inverse")
+    want_counts = argument(target, args, kwargs, "return_counts")
     inverse = blocks.reshape(ctx, rank, blocks.sizes(ctx, x)) if want_inverse else _layers.empty_i64(ctx)
     return values, inverse, counts if want_counts else _layers.empty_i64(ctx)
 
@@ -97,14 +96,17 @@ def _static_rows(x: torch.Tensor, dim: Any) -> int | trtforge.Refusal:
 
 
 def _unique_dim_ok(node: torch.fx.Node, settings: Any) -> bool:
-    x, dim = _checks.val(node.args[0]), _checks.arg(node, 1, "dim")
+    source, dim = node_argument(node, "self"), node_argument(node, "dim")
+    x = value_of(source)
     bad = _checks.check_dtype(x)
     if bad is not None:
         return bad
     m = _static_rows(x, dim)
     if isinstance(m, trtforge.Refusal):
         return m
-    bad = _checks.check_sort_size(_checks.upper_bound(x.shape[dim % x.dim()]), f"dimension {dim}")
+    dim %= x.dim()
+    bad = _checks.check_sort_size(node, [x.shape[dim]], shape_bounds(source)[dim], f"dimension {dim}",
+                                 "slices")
     return bad if bad is not None else True
 
 
@@ -131,7 +133,7 @@ def _lexicographic_rank(ctx, cols: Any, n: Any) -> tuple[Any, Any, Any]:
 def unique_dim(ctx, target, args, kwargs, name):
     """Unique slices along ``dim`` in lexicographic order; inverse and counts (always computed, as torch)."""
     x, back = _layers.widen(ctx, args[0])
-    dim = blocks.normalize_dim(args[1], len(x.shape))
+    dim = blocks.normalize_dim(argument(target, args, kwargs, "dim"), len(x.shape))
     xt, rows, order = _rows_view(ctx, x, dim)
     n = blocks.dim_size(ctx, x, dim)
     cols = blocks.permute(ctx, _layers.sortable(ctx, rows), (1, 0))
@@ -144,7 +146,7 @@ def unique_dim(ctx, target, args, kwargs, name):
 
 # -- unique_consecutive --------------------------------------------------------------------------
 def _unique_consecutive_ok(node: torch.fx.Node, settings: Any) -> bool:
-    x, dim = _checks.val(node.args[0]), _checks.arg(node, 3, "dim")
+    x, dim = value_of(node_argument(node, "self")), node_argument(node, "dim")
     bad = _checks.check_dtype(x)
     if bad is not None:
         return bad
@@ -162,7 +164,7 @@ def _unique_consecutive_ok(node: torch.fx.Node, settings: Any) -> bool:
 def unique_consecutive(ctx, target, args, kwargs, name):
     """Collapse runs of equal elements (or slices along ``dim``): no sort, so no size limit."""
     x, back = _layers.widen(ctx, args[0])
-    dim = args[3] if len(args) > 3 else kwargs.get("dim")
+    dim = argument(target, args, kwargs, "dim")
     if dim is None:
         src = blocks.flatten(ctx, x)
         n = _layers.numel(ctx, x)
@@ -173,7 +175,7 @@ def unique_consecutive(ctx, target, args, kwargs, name):
         src, rows, order = _rows_view(ctx, x, dim)
         n = blocks.dim_size(ctx, x, dim)
         cols = blocks.permute(ctx, _layers.sortable(ctx, rows), (1, 0))
-        per_col = ctx.cast(_layers.group_starts(ctx, cols, n), torch.int32)
+        per_col = blocks.cast(ctx, _layers.group_starts(ctx, cols, n), torch.int32)
         any_col = ctx.out(ctx.net.add_reduce(per_col, ctx.trt.ReduceOperation.MAX, 1, True), "any")
         starts = _layers.ne_zero(ctx, any_col)
     first, counts = _groups(ctx, starts, n)
@@ -183,10 +185,8 @@ def unique_consecutive(ctx, target, args, kwargs, name):
         values = _layers.restore(ctx, _move_back(ctx, values, order), back)
         return values, blocks.flatten(ctx, inverse), counts
     values = _layers.restore(ctx, values, back)
-    want_inverse = _bool_arg(args, kwargs, 1, "return_inverse", False)
-    want_counts = _bool_arg(args, kwargs, 2, "return_counts", False)
+    want_inverse = argument(target, args, kwargs, "return_inverse")
+    want_counts = argument(target, args, kwargs, "return_counts")
     inverse = blocks.reshape(ctx, inverse, blocks.sizes(ctx, x)) if want_inverse else _layers.empty_i64(ctx)
     return values, inverse, counts if want_counts else _layers.empty_i64(ctx)
 
-
-ALL = [unique, unique_dim, unique_consecutive]

@@ -1,23 +1,14 @@
 """The detection pack's converters, one module per op family.
 
-Importing torchvision registers ``torch.ops.torchvision`` (nms, roi_align, roi_pool).
-Without torchvision installed no graph can contain those ops, so only the
-ranking converters are offered.
+The modules of ``nms``, ``roi_align`` and ``roi_pool`` name ``torch.ops.torchvision`` ops, which
+exist once torchvision is imported; without torchvision no graph can contain those ops, so the
+pack registers the ranking converters alone (see ``pack.py``).
 """
 from __future__ import annotations
-
-from .ranking import convert_sort, convert_topk
-
-ALL: list = [convert_topk, convert_sort]
 
 try:
     import torchvision  # noqa: F401  (registers the torchvision ops)
 except ImportError:  # pragma: no cover - torchvision is installed wherever detection models run
-    torchvision = None
-
-if torchvision is not None:
-    from .nms import convert_nms
-    from .roi_align import convert_roi_align
-    from .roi_pool import convert_roi_pool
-
-    ALL += [convert_nms, convert_roi_align, convert_roi_pool]
+    HAS_TORCHVISION = False
+else:
+    HAS_TORCHVISION = True

@@ -122,18 +122,3 @@ class Ops:
     def matmul(self, a: Any, b: Any) -> Any:
         return blocks.matmul(self.ctx, a, b)
 
-
-def dim_upper_bound(dim: Any) -> int | None:
-    """Largest value a (possibly symbolic) dimension can take; None when unbounded."""
-    if isinstance(dim, int):
-        return dim
-    try:
-        return int(dim.node.shape_env.bound_sympy(dim.node.expr).upper)
-    except (TypeError, ValueError, OverflowError, AttributeError):
-        return None
-
-
-def arg_val(node: Any, i: int) -> Any:
-    """The FakeTensor recorded for the node's ``i``-th argument (None if it is not a node)."""
-    arg = node.args[i] if i < len(node.args) else None
-    return arg.meta.get("val") if hasattr(arg, "meta") else None

@@ -10,14 +10,16 @@ from typing import Any
 
 import torch
 import trtforge
+from trtforge.conversion.args import node_argument, value_of
 
-from ._ops import Ops, arg_val
+from ._ops import Ops
 
 
 def validate_rois(node: Any, what: str) -> Any:
     """Refuse what the ROI converters cannot build: a dynamic feature map or malformed ROIs."""
-    feats, rois = arg_val(node, 0), arg_val(node, 1)
-    if feats is None or rois is None or feats.dim() != 4 or rois.dim() != 2:
+    feats, rois = value_of(node_argument(node, "input")), value_of(node_argument(node, "rois"))
+    tensors = isinstance(feats, torch.Tensor) and isinstance(rois, torch.Tensor)
+    if not tensors or feats.dim() != 4 or rois.dim() != 2:
         return trtforge.Refusal(f"{what} needs a [B, C, H, W] input and [K, 5] rois")
     if not all(isinstance(d, int) for d in feats.shape):
         return trtforge.Refusal(

@@ -20,36 +20,36 @@ from typing import Any
 
 import torch
 import trtforge
+from trtforge.conversion.args import argument, node_argument, value_of
+from trtforge.conversion.bounds import layer_limits, shape_bounds
 
-from ._ops import Ops, arg_val, dim_upper_bound
+from trtforge.conversion.refusals import over_limit
+from ._ops import Ops
 from .ranking import stable_rank
-
-#: most boxes the NMS layer considers per batch item (its TopK limit: 5000; 2000 on SM 5.3/6.2)
-TOPK_BOX_LIMIT = 5000
 
 
 def _validate(node: Any, settings: Any) -> bool:
-    boxes = arg_val(node, 0)
-    iou = node.args[2] if len(node.args) > 2 else node.kwargs.get("iou_threshold")
+    iou = node_argument(node, "iou_threshold")
     if not isinstance(iou, (int, float)) or math.isnan(iou) or iou < 0:
         return trtforge.Refusal(
             f"iou_threshold={iou!r}: the NMS layer takes a constant threshold in [0, 1] "
             "(a negative one would suppress every box but the first)"
         )
+    dets = node_argument(node, "dets")
+    boxes = value_of(dets)
     if boxes is None or boxes.dim() != 2:
         return trtforge.Refusal("boxes must be a [N, 4] tensor")
-    n_max = dim_upper_bound(boxes.shape[0])
-    if n_max is None:
-        return trtforge.Refusal(
-            "the number of boxes has no upper bound (a data-dependent size); bound it with "
-            "torch._check(n <= 5000) or a dynamic-shape range"
-        )
-    if not 1 <= n_max <= TOPK_BOX_LIMIT:
-        return trtforge.Refusal(
-            f"up to {n_max} boxes: TensorRT's NMS layer considers at most {TOPK_BOX_LIMIT} boxes "
-            "(its topk_box_limit); reduce the candidates first (e.g. topk on the scores)"
-        )
-    return True
+    count = shape_bounds(dets)[0]
+    if count.max is not None and count.max < 1:
+        return trtforge.Refusal("no boxes: the NMS layer needs at least one")
+    limit = layer_limits(node).nms_max_boxes
+    refused = over_limit(
+        node, [boxes.shape[0]], count, limit, "the number of boxes",
+        f"TensorRT's NMS layer considers at most {limit} boxes (its topk_box_limit; nms_max_boxes of the target "
+        "backend's layer limits)",
+        static_fix="reduce the candidates first (e.g. topk on the scores)",
+    )
+    return refused if refused is not None else True
 
 
 def _ranked_scores(o: Ops, scores: Any, n_max: int) -> Any:
@@ -68,9 +68,9 @@ def _ranked_scores(o: Ops, scores: Any, n_max: int) -> Any:
 def convert_nms(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
     """Kept indices (int64, by descending score) from one single-class NMS layer."""
     o = Ops(ctx)
-    boxes, scores = ctx.to_trt(args[0]), ctx.to_trt(args[1])
-    iou = float(args[2] if len(args) > 2 else kwargs["iou_threshold"])
-    n_max = dim_upper_bound(arg_val(ctx.current_node, 0).shape[0])
+    boxes, scores = ctx.to_trt(args[0]), ctx.to_trt(argument(target, args, kwargs, "scores"))
+    iou = float(argument(target, args, kwargs, "iou_threshold"))
+    n_max = shape_bounds(node_argument(ctx.current_node, "dets"))[0].max  # the profile's max: what the layer must hold
     boxes3 = o.reshape(o.cast(boxes, torch.float32), [1, -1, 4])
     scores3 = o.reshape(_ranked_scores(o, scores, n_max), [1, -1, 1])
     max_out = o.const(torch.tensor(n_max), torch.int32)

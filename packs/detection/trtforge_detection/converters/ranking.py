@@ -14,14 +14,17 @@ from typing import Any
 import torch
 import trtforge
 from trtforge.conversion import blocks
+from trtforge.conversion.args import argument, node_argument, value_of
+from trtforge.conversion.bounds import Bounds, bounds, layer_limits, shape_bounds
 
-from ._ops import Ops, arg_val, dim_upper_bound
+from trtforge.conversion.refusals import over_limit
+from ._ops import Ops
 
-#: largest k TensorRT's TopK layer supports
-TOPK_MAX_K = 3840
-#: longest axis sorted by pairwise ranking (N*N comparisons)
+#: longest axis sorted by pairwise ranking (N*N comparisons): this pack's memory bound, not a layer limit
 STABLE_SORT_MAX = 4096
 _TOPK_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int32)
+#: whose limit a TopK refusal names
+_TOPK_LIMIT = "TensorRT's TopK layer supports 1 <= k <= {limit} (topk_max_k of the target backend's layer limits)"
 
 
 def stable_rank(o: Ops, x: Any, descending: bool, n_max: int) -> Any:
@@ -38,108 +41,111 @@ def stable_rank(o: Ops, x: Any, descending: bool, n_max: int) -> Any:
 
 
 # -- validators -------------------------------------------------------------------
-def _axis_info(node: Any, dim: int) -> tuple[Any, int, int | None]:
-    x = arg_val(node, 0)
-    rank = max(x.dim(), 1)
-    axis = blocks.normalize_dim(dim, rank)
-    n = dim_upper_bound(x.shape[axis]) if x.dim() else 1
-    return x, axis, n
-
-
-def _check_topk_layer(x: Any, axis: int, k: int | None) -> Any:
+def _check_topk_layer(node: Any, x: Any, axis: int, k: Any, k_bounds: Bounds, what: str) -> Any:
+    """What TensorRT's TopK layer takes: dtype, rank and reduced axis, and K (``k``, an int or
+    SymInt, called ``what``) within the backend's limit at its largest."""
+    limits = layer_limits(node)
     if x.dtype not in _TOPK_DTYPES:
         return trtforge.Refusal(f"TensorRT's TopK layer takes float and int32 values, not {x.dtype}")
-    if x.dim() > 4 and axis < x.dim() - 4:
-        return trtforge.Refusal("TensorRT's TopK layer reduces one of the last four dimensions")
-    if k is None or not 1 <= k <= TOPK_MAX_K:
-        return trtforge.Refusal(f"k={k}: TensorRT's TopK layer supports 1 <= k <= {TOPK_MAX_K}")
-    return True
+    rank = limits.input_rank("TOPK", x.dim())
+    why = limits.rank_refusal("TOPK", rank)
+    if why:
+        return trtforge.Refusal(why)
+    if max(x.dim(), 1) - axis > limits.topk_axis_from_end:
+        return trtforge.Refusal(
+            f"TensorRT's TopK layer reduces one of the last {limits.topk_axis_from_end} dimensions")
+    supports = _TOPK_LIMIT.format(limit=limits.topk_max_k)
+    if isinstance(k, int) and not 1 <= k <= limits.topk_max_k:
+        return trtforge.Refusal(f"{what}: {supports}")
+    if k_bounds.min < 1:
+        return trtforge.Refusal(f"{what} can be {k_bounds.min}: {supports}")
+    refused = over_limit(node, [k], k_bounds, limits.topk_max_k, what, supports)
+    return refused if refused is not None else True
 
 
 def _validate_topk(node: Any, settings: Any) -> Any:
-    args = list(node.args) + [None] * 5
-    k = args[1]
-    dim = args[2] if args[2] is not None else node.kwargs.get("dim", -1)
-    is_sorted = args[4] if args[4] is not None else node.kwargs.get("sorted", True)
-    if not isinstance(k, int):
-        return trtforge.Refusal("k must be a constant")
-    if not is_sorted:
+    k = node_argument(node, "k")
+    k_value = value_of(k)
+    if not isinstance(k_value, (int, torch.SymInt)):
+        return trtforge.Refusal("k must be a constant or a size")
+    if not node_argument(node, "sorted"):
         return trtforge.Refusal(
             "sorted=False: torch returns an unspecified order that TensorRT's sorted output cannot match"
         )
-    x, axis, _ = _axis_info(node, dim)
-    return _check_topk_layer(x, axis, k)
+    x = value_of(node_argument(node, "self"))
+    axis = blocks.normalize_dim(node_argument(node, "dim"), max(x.dim(), 1))
+    what = f"k={k_value}" if isinstance(k_value, int) else f"k (the size {k_value})"
+    return _check_topk_layer(node, x, axis, k_value, bounds(k), what)
 
 
 def _sort_args(target: Any, args: Any, kwargs: Any) -> tuple[int, bool, bool]:
-    """``(dim, descending, stable)``: ``sort.stable`` takes keywords only, ``sort.default`` positions."""
-    if target == torch.ops.aten.sort.stable:
-        return kwargs.get("dim", -1), bool(kwargs.get("descending", False)), bool(kwargs.get("stable"))
-    args = list(args) + [None, None]
-    dim = args[1] if args[1] is not None else kwargs.get("dim", -1)
-    descending = args[2] if args[2] is not None else kwargs.get("descending", False)
-    return dim, bool(descending), False
+    """``(dim, descending, stable)``: ``sort.stable`` takes them as keywords, ``sort.default`` by position."""
+    stable = argument(target, args, kwargs, "stable", default=False)
+    return argument(target, args, kwargs, "dim"), bool(argument(target, args, kwargs, "descending")), bool(stable)
 
 
 def _validate_sort(node: Any, settings: Any) -> Any:
     dim, _, stable = _sort_args(node.target, node.args, node.kwargs)
-    x, axis, n = _axis_info(node, dim)
-    if n is None:
-        return trtforge.Refusal("the sorted axis has no upper bound (a data-dependent size)")
-    if stable:
-        if x.dtype not in _TOPK_DTYPES:
-            return trtforge.Refusal(f"sort of {x.dtype} values")
-        if n > STABLE_SORT_MAX:
-            return trtforge.Refusal(
-                f"stable sort of up to {n} elements: the exact tie order needs N*N comparisons "
-                f"(limit {STABLE_SORT_MAX})"
-            )
-        return True
-    return _check_topk_layer(x, axis, n)
+    source = node_argument(node, "self")
+    x = value_of(source)
+    if x.dim() == 0:
+        return trtforge.Refusal("sort of a 0-d tensor: nothing to sort")
+    axis = blocks.normalize_dim(dim, x.dim())
+    n, n_bounds = x.shape[axis], shape_bounds(source)[axis]
+    if not stable:
+        what = f"the sorted axis (TopK's k) of {n} elements" if isinstance(n, int) else "the sorted axis (TopK's k)"
+        return _check_topk_layer(node, x, axis, n, n_bounds, what)
+    if x.dtype not in _TOPK_DTYPES:
+        return trtforge.Refusal(f"sort of {x.dtype} values")
+    refused = over_limit(node, [n], n_bounds, STABLE_SORT_MAX, "the sorted axis",
+                         f"the exact tie order of a stable sort needs N*N comparisons (this pack's limit: "
+                         f"N <= {STABLE_SORT_MAX})")
+    return refused if refused is not None else True
 
 
 # -- converters -------------------------------------------------------------------
 def _topk_layer(ctx: Any, x: Any, k: Any, axis: int, largest: bool) -> tuple[Any, Any]:
-    """TopK along ``axis`` (a 1-D input is viewed as ``[1, N]``); indices as int64."""
+    """TopK along ``axis``; indices as int64. ``k``: an int, or a size tensor (``[1]`` or 0-d).
+
+    An input below TopK's smallest rank (the backend's ``min_input_rank``) gets leading size-1
+    dimensions, removed again from the results.
+    """
     o = Ops(ctx)
-    flat = len(x.shape) == 1
-    x2 = o.unsqueeze(x, 0) if flat else x
-    axis = axis + 1 if flat else axis
+    rank = len(x.shape)
+    lifted = layer_limits(ctx.current_node).input_rank("TOPK", rank)
+    x2 = blocks.to_rank(ctx, x, lifted)
+    axis += lifted - max(rank, 1)
     op = ctx.trt.TopKOperation.MAX if largest else ctx.trt.TopKOperation.MIN
     layer = ctx.net.add_topk(x2, op, k if isinstance(k, int) else 1, 1 << axis)
     if not isinstance(k, int):
-        layer.set_input(1, k)
+        layer.set_input(1, blocks.reshape(ctx, k, []))
     ctx.name(layer, "topk")
     values, indices = layer.get_output(0), o.cast(layer.get_output(1), torch.int64)
-    if flat:
-        values, indices = (blocks.squeeze(ctx, t, [0]) for t in (values, indices))
+    if lifted > rank:
+        values, indices = (blocks.squeeze(ctx, t, range(lifted - rank)) for t in (values, indices))
     return values, indices
 
 
 @trtforge.converter(torch.ops.aten.topk.default, supports_dynamic_shapes=True, capability_validator=_validate_topk)
 def convert_topk(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
-    """``(values, int64 indices)``, largest (or smallest) first."""
-    args = list(args) + [None] * 5
-    x, k = ctx.to_trt(args[0]), int(args[1])
-    dim = args[2] if args[2] is not None else kwargs.get("dim", -1)
-    largest = args[3] if args[3] is not None else kwargs.get("largest", True)
-    axis = blocks.normalize_dim(dim, max(len(x.shape), 1))
-    return _topk_layer(ctx, x, k, axis, bool(largest))
+    """``(values, int64 indices)``, largest (or smallest) first; ``k`` a constant or a size."""
+    x, k = ctx.to_trt(args[0]), argument(target, args, kwargs, "k")
+    axis = blocks.normalize_dim(argument(target, args, kwargs, "dim"), max(len(x.shape), 1))
+    return _topk_layer(ctx, x, k, axis, bool(argument(target, args, kwargs, "largest")))
 
 
-@trtforge.converter(torch.ops.aten.sort.default, supports_dynamic_shapes=True, capability_validator=_validate_sort)
-@trtforge.converter(torch.ops.aten.sort.stable, supports_dynamic_shapes=True, capability_validator=_validate_sort)
+@trtforge.converter(torch.ops.aten.sort.default, torch.ops.aten.sort.stable, supports_dynamic_shapes=True,
+                    capability_validator=_validate_sort)
 def convert_sort(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
     """``(values, int64 indices)``: a full-length TopK, or a stable rank + scatter when ``stable=True``."""
     o = Ops(ctx)
     x = ctx.to_trt(args[0])
     dim, descending, stable = _sort_args(target, args, kwargs)
-    axis = blocks.normalize_dim(dim, max(len(x.shape), 1))
-    n_max = dim_upper_bound(arg_val(ctx.current_node, 0).shape[axis])
+    axis = blocks.normalize_dim(dim, len(x.shape))
     if not stable:
-        k = x.shape[axis] if x.shape[axis] >= 0 else blocks.reshape(
-            ctx, o.cast(blocks.dim_size(ctx, x, axis), torch.int32), [])
+        k = x.shape[axis] if x.shape[axis] >= 0 else blocks.dim_size(ctx, x, axis)
         return _topk_layer(ctx, x, k, axis, descending)
+    n_max = shape_bounds(node_argument(ctx.current_node, "self"))[axis].max
     last = len(x.shape) - 1
     order = list(range(len(x.shape)))
     order[axis], order[last] = last, axis

@@ -23,8 +23,9 @@ from typing import Any
 
 import torch
 import trtforge
+from trtforge.conversion.args import argument, node_argument, value_of
 
-from ._ops import Ops, arg_val
+from ._ops import Ops
 from ._roi import flat_pixel, pixel_table, roi_fields, validate_rois
 
 #: candidate samples per pixel row in the adaptive path (at most 5 can reach a row)
@@ -33,17 +34,19 @@ _ADAPTIVE_CANDIDATES = 7
 MAX_SAMPLING_RATIO = 16
 
 
-def _args(args: Any, kwargs: Any) -> tuple[Any, ...]:
-    names = ("input", "rois", "spatial_scale", "pooled_height", "pooled_width", "sampling_ratio", "aligned")
-    vals = list(args) + [kwargs[n] for n in names[len(args):]]
-    return tuple(vals)
+_PARAMS = ("spatial_scale", "pooled_height", "pooled_width", "sampling_ratio", "aligned")
+
+
+def _params(target: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
+    """``(spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned)`` by schema name."""
+    return tuple(argument(target, args, kwargs, n) for n in _PARAMS)
 
 
 def _validate(node: Any, settings: Any) -> Any:
     ok = validate_rois(node, "roi_align")
     if not ok:
         return ok
-    _, _, scale, ph, pw, ratio, aligned = _args(node.args, node.kwargs)
+    scale, ph, pw, ratio, aligned = _params(node.target, node.args, node.kwargs)
     if not all(isinstance(v, (int, float, bool)) for v in (scale, ph, pw, ratio, aligned)):
         return trtforge.Refusal("roi_align parameters must be constants")
     if ph < 1 or pw < 1:
@@ -52,8 +55,9 @@ def _validate(node: Any, settings: Any) -> Any:
         return trtforge.Refusal(
             f"sampling_ratio={ratio} > {MAX_SAMPLING_RATIO}: the converter unrolls 2*sampling_ratio gathers"
         )
-    if arg_val(node, 0).dtype not in (torch.float32, torch.float16, torch.bfloat16):
-        return trtforge.Refusal(f"feature dtype {arg_val(node, 0).dtype} (TensorRT has no float64)")
+    dtype = value_of(node_argument(node, "input")).dtype
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        return trtforge.Refusal(f"feature dtype {dtype} (TensorRT has no float64)")
     return True
 
 
@@ -167,8 +171,8 @@ def _adaptive(o: Ops, feats: Any, batch: Any, ay: _Axis, ax: _Axis, dtype: torch
 def convert_roi_align(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
     """``[K, C, ph, pw]`` bilinear ROI averages, exact to torchvision's kernel."""
     o = Ops(ctx)
-    feats, rois, scale, ph, pw, ratio, aligned = _args(args, kwargs)
-    feats = ctx.to_trt(feats)
+    scale, ph, pw, ratio, aligned = _params(target, args, kwargs)
+    feats, rois = ctx.to_trt(args[0]), argument(target, args, kwargs, "rois")
     dtype = ctx.torch_dtype(feats)
     _, _, h, w = feats.shape
     batch, x1, y1, x2, y2 = roi_fields(o, ctx.to_trt(rois))

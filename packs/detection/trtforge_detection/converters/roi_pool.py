@@ -14,13 +14,13 @@ is refused if anything reads it.
 """
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
 import trtforge
+from trtforge.conversion.args import argument, node_argument, outputs_used, value_of
 
-from ._ops import Ops, arg_val
+from ._ops import Ops
 from ._roi import roi_fields, validate_rois
 
 
@@ -28,13 +28,19 @@ def _validate(node: Any, settings: Any) -> Any:
     ok = validate_rois(node, "roi_pool")
     if not ok:
         return ok
-    if arg_val(node, 0).dtype != torch.float32:
-        return trtforge.Refusal(f"roi_pool on {arg_val(node, 0).dtype}: torchvision's kernel is float32/float64 only")
-    if any(u.target is operator.getitem and u.args[1] == 1 and u.users for u in node.users):
+    dtype = value_of(node_argument(node, "input")).dtype
+    if dtype != torch.float32:
+        return trtforge.Refusal(f"roi_pool on {dtype}: torchvision's kernel is float32/float64 only")
+    if 1 in outputs_used(node):
         return trtforge.Refusal("the argmax output (used for backward) is read; only the pooled values convert")
-    if not all(isinstance(v, (int, float)) for v in node.args[2:5]):
+    if not all(isinstance(v, (int, float)) for v in _params(node.target, node.args, node.kwargs)):
         return trtforge.Refusal("roi_pool parameters must be constants")
     return True
+
+
+def _params(target: Any, args: Any, kwargs: Any) -> tuple[Any, Any, Any]:
+    """``(spatial_scale, pooled_height, pooled_width)`` by schema name."""
+    return tuple(argument(target, args, kwargs, n) for n in ("spatial_scale", "pooled_height", "pooled_width"))
 
 
 def _levels(size: int) -> int:
@@ -98,9 +104,8 @@ class _Windows:
 def convert_roi_pool(ctx: Any, target: Any, args: Any, kwargs: Any, name: str) -> Any:
     """``(pooled [K, C, ph, pw], None)``: argmax is not produced (the validator checks it is unused)."""
     o = Ops(ctx)
-    names = ("input", "rois", "spatial_scale", "pooled_height", "pooled_width")
-    feats, rois, scale, ph, pw = list(args) + [kwargs[n] for n in names[len(args):]]
-    feats = ctx.to_trt(feats)
+    scale, ph, pw = _params(target, args, kwargs)
+    feats, rois = ctx.to_trt(args[0]), argument(target, args, kwargs, "rois")
     b, c, h, w = feats.shape
     batch, x1, y1, x2, y2 = roi_fields(o, ctx.to_trt(rois))
     wy = _Windows(o, y1, y2, float(scale), int(ph), h)

@@ -48,14 +48,14 @@ def index_values(ctx: Any, index: Any, length: B.Size) -> Any:
         if not ctx.is_tensor(length):
             return ctx.constant(torch.where(index < 0, index + length, index).to(torch.int64))
         index = ctx.constant(index)
-    index = ctx.cast(index, torch.int64)
+    index = B.cast(ctx, index, torch.int64)
     size = B.reshape(ctx, B.as_size_tensor(ctx, length), [1] * len(index.shape))
     return B.where(ctx, B.compare(ctx, "lt", index, 0), B.elementwise(ctx, "SUM", index, size), index)
 
 
 def broadcast_together(ctx: Any, tensors: Sequence[Any]) -> list[Any]:
     """Index tensors broadcast to one shape (adding ``0 * other`` lets TensorRT broadcast dynamic shapes)."""
-    tensors = list(ctx.broadcast(*tensors))
+    tensors = B.same_rank(ctx, *tensors)
     if len(tensors) < 2 or (all(B.is_static(t) for t in tensors) and len({tuple(t.shape) for t in tensors}) == 1):
         return tensors
     zero = None
@@ -159,7 +159,7 @@ def scatter_reduce(ctx: Any, x: Any, dim: int, index: Any, src: Any, op: str, in
     One-hot of ``index`` against ``arange(x.shape[dim])`` selects, per destination, the
     sources that land on it; a reduction over ``dim`` combines them exactly.
     """
-    x, index = ctx.to_trt(x), ctx.cast(ctx.to_trt(index), torch.int64)
+    x, index = ctx.to_trt(x), B.cast(ctx, ctx.to_trt(index), torch.int64)
     dtype = ctx.torch_dtype(x)
     rank = len(x.shape)
     dim = B.normalize_dim(dim, rank)

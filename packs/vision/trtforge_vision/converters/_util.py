@@ -1,54 +1,25 @@
-"""Registration and argument helpers shared by the converter modules of this pack."""
+"""What the vision converters share beyond the core toolkit (``trtforge.conversion.args``):
+the pack's decorator default, and validators and value helpers no other pack needs."""
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable, Sequence
 
 import torch
 
 import trtforge
 from trtforge import Refusal
+from trtforge.conversion.args import dtype_of, value_of
 
-#: every converter function of the pack, in registration order
-ALL: list[Callable[..., Any]] = []
+# Re-exported for the transformers pack only, which still imports them from here; remove once it reads the core's.
+from trtforge.conversion.args import all_of, only_first_output, value_of as val  # noqa: F401
 
-
-def converter(*targets: Any, dynamic: bool = True, validator: Callable | None = None, **kwargs: Any) -> Callable:
-    """``@trtforge.converter`` for several targets at once; records the function in :data:`ALL`."""
-
-    def deco(fn: Callable) -> Callable:
-        for t in targets:
-            fn = trtforge.converter(t, supports_dynamic_shapes=dynamic, capability_validator=validator, **kwargs)(fn)
-        if fn not in ALL:
-            ALL.append(fn)
-        return fn
-
-    return deco
+__all__ = ["converter", "float_input", "is_constant", "scalar_value", "static_dims"]
 
 
-# -- arguments ------------------------------------------------------------------
-def arg(args: Sequence[Any], kwargs: dict, index: int, name: str, default: Any = None) -> Any:
-    """Argument ``index`` / keyword ``name`` of a call, else ``default``."""
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
-
-
-def node_arg(node: torch.fx.Node, index: int, name: str, default: Any = None) -> Any:
-    """The same, on an fx node (validators see nodes, not ITensors)."""
-    return arg(node.args, node.kwargs, index, name, default)
-
-
-def val(node: Any) -> Any:
-    """The FakeTensor (or SymInt, tuple) torch recorded for ``node``; plain values pass through."""
-    return node.meta.get("val") if isinstance(node, torch.fx.Node) else node
-
-
-def dtype_of(node: Any) -> torch.dtype | None:
-    v = val(node)
-    if isinstance(v, (list, tuple)) and v:
-        v = v[0]
-    return getattr(v, "dtype", None)
+def converter(*targets: Any, validator: Callable | None = None, **kwargs: Any) -> Callable:
+    """``@trtforge.converter`` with this pack's default: every vision converter handles dynamic
+    shapes (the core's default is the opposite), so none has to say so."""
+    return trtforge.converter(*targets, supports_dynamic_shapes=True, capability_validator=validator, **kwargs)
 
 
 def is_constant(node: Any) -> bool:
@@ -58,48 +29,9 @@ def is_constant(node: Any) -> bool:
 
 def static_dims(node: Any, dims: Sequence[int] | None = None) -> bool:
     """True if the dims (all when None) of the node's value are plain ints."""
-    v = val(node)
-    shape = list(v.shape)
+    shape = list(value_of(node).shape)
     pick = range(len(shape)) if dims is None else [d % len(shape) for d in dims]
     return all(isinstance(shape[d], int) for d in pick)
-
-
-def outputs_used(node: torch.fx.Node) -> set[int]:
-    """Which outputs of a multi-output node are read (through getitem; a getitem nothing reads does not count)."""
-    v = val(node)
-    if not isinstance(v, (list, tuple)):
-        return {0} if node.users else set()
-    used = set()
-    for u in node.users:
-        if u.op == "call_function" and u.target is operator.getitem:
-            if u.users:
-                used.add(int(u.args[1]))
-        else:
-            used.update(range(len(v)))
-    return used
-
-
-def only_first_output(what: str) -> Callable:
-    """Validator: refuse when outputs other than the first (e.g. indices) are used."""
-
-    def check(node: torch.fx.Node, settings: Any) -> Any:
-        extra = outputs_used(node) - {0}
-        return Refusal(f"{what} output(s) {sorted(extra)} are used; only the first output converts") if extra else True
-
-    return check
-
-
-def all_of(*checks: Callable) -> Callable:
-    """A validator that passes when every check passes (returns the first refusal)."""
-
-    def check(node: torch.fx.Node, settings: Any) -> Any:
-        for c in checks:
-            ok = c(node, settings)
-            if not ok:
-                return ok
-        return True
-
-    return check
 
 
 def float_input(node: torch.fx.Node, settings: Any) -> Any:

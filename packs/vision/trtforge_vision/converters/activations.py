@@ -5,8 +5,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import all_of, argument, node_argument
 
-from ._util import all_of, arg, converter, float_input, node_arg, scalar_value
+from ._util import converter, float_input, scalar_value
 
 aten = torch.ops.aten
 
@@ -25,25 +26,25 @@ def sigmoid_tanh(ctx, target, args, kwargs, name):
 @converter(aten.hardtanh.default, validator=float_input)
 def hardtanh(ctx, target, args, kwargs, name):
     """relu6 and hardtanh: one CLIP."""
-    lo, hi = arg(args, kwargs, 1, "min_val", -1.0), arg(args, kwargs, 2, "max_val", 1.0)
+    lo, hi = argument(target, args, kwargs, "min_val"), argument(target, args, kwargs, "max_val")
     return B.activation(ctx, "CLIP", args[0], alpha=lo, beta=hi)
 
 
 @converter(aten.leaky_relu.default, validator=float_input)
 def leaky_relu(ctx, target, args, kwargs, name):
-    return B.activation(ctx, "LEAKY_RELU", args[0], alpha=scalar_value(arg(args, kwargs, 1, "negative_slope", 0.01)))
+    return B.activation(ctx, "LEAKY_RELU", args[0], alpha=scalar_value(argument(target, args, kwargs, "negative_slope")))
 
 
 def _elu_ok(node, settings):
-    scale = node_arg(node, 3, "input_scale", 1)
+    scale = node_argument(node, "input_scale")
     return True if scale == 1 else Refusal(f"elu input_scale={scale} (only 1 converts)")
 
 
 @converter(aten.elu.default, validator=all_of(float_input, _elu_ok))
 def elu(ctx, target, args, kwargs, name):
     """elu with scale s: s*x if x > 0 else s*alpha*(exp(x)-1): TensorRT's SELU with (alpha, s)."""
-    alpha = scalar_value(arg(args, kwargs, 1, "alpha", 1.0))
-    scale = scalar_value(arg(args, kwargs, 2, "scale", 1.0))
+    alpha = scalar_value(argument(target, args, kwargs, "alpha"))
+    scale = scalar_value(argument(target, args, kwargs, "scale"))
     if scale == 1:
         return B.activation(ctx, "ELU", args[0], alpha=alpha)
     return B.activation(ctx, "SELU", args[0], alpha=alpha, beta=scale)
@@ -55,13 +56,13 @@ def selu(ctx, target, args, kwargs, name):
 
 
 def _gelu_ok(node, settings):
-    approx = node_arg(node, 1, "approximate", "none")
+    approx = node_argument(node, "approximate")
     return True if approx in ("none", "tanh") else Refusal(f"gelu approximate={approx!r}")
 
 
 @converter(aten.gelu.default, validator=all_of(float_input, _gelu_ok))
 def gelu(ctx, target, args, kwargs, name):
-    kind = "GELU_TANH" if arg(args, kwargs, 1, "approximate", "none") == "tanh" else "GELU_ERF"
+    kind = "GELU_TANH" if argument(target, args, kwargs, "approximate") == "tanh" else "GELU_ERF"
     return B.activation(ctx, kind, args[0])
 
 
@@ -95,8 +96,8 @@ def _softplus(ctx, x, beta: float, threshold: float):
 
 @converter(aten.softplus.default, validator=float_input)
 def softplus(ctx, target, args, kwargs, name):
-    beta = scalar_value(arg(args, kwargs, 1, "beta", 1.0))
-    threshold = scalar_value(arg(args, kwargs, 2, "threshold", 20.0))
+    beta = scalar_value(argument(target, args, kwargs, "beta"))
+    threshold = scalar_value(argument(target, args, kwargs, "threshold"))
     return _softplus(ctx, args[0], float(beta), float(threshold))
 
 
@@ -108,7 +109,7 @@ def mish(ctx, target, args, kwargs, name):
 
 
 def _dropout_off(node, settings):
-    train, p = node_arg(node, 2, "train"), node_arg(node, 1, "p", 0.0)
+    train, p = node_argument(node, "train"), node_argument(node, "p")
     return True if train is False or p == 0 else Refusal("native_dropout in training mode draws random masks")
 
 

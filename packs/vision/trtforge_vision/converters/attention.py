@@ -8,27 +8,23 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import all_of, argument, node_argument, only_first_output, value_of
 
-from ._util import all_of, arg, converter, float_input, node_arg, only_first_output, static_dims, val
+from ._util import converter, float_input, static_dims
 
 aten = torch.ops.aten
 _FLASH_CPU = aten._scaled_dot_product_flash_attention_for_cpu.default
 
 
-def _sdpa_args(node):
-    """(dropout_p, is_causal, enable_gqa) of either overload."""
-    if node.target is _FLASH_CPU:
-        return node_arg(node, 3, "dropout_p", 0.0), node_arg(node, 4, "is_causal", False), False
-    return node_arg(node, 4, "dropout_p", 0.0), node_arg(node, 5, "is_causal", False), node_arg(node, 7, "enable_gqa", False)
-
-
 def _sdpa_ok(node, settings):
-    dropout, causal, gqa = _sdpa_args(node)
+    # the two overloads put these at different positions; the flash one has no enable_gqa
+    dropout, causal = node_argument(node, "dropout_p"), node_argument(node, "is_causal")
+    gqa = node_argument(node, "enable_gqa", default=False)
     if dropout:
         return Refusal(f"dropout_p={dropout} (attention dropout is random)")
     if gqa:
         return Refusal("enable_gqa=True")
-    q, k = val(node.args[0]), val(node.args[1])
+    q, k = value_of(node.args[0]), value_of(node.args[1])
     if not isinstance(q.shape[-1], int):
         return Refusal("dynamic head dimension")
     if q.shape[:-2] != k.shape[:-2]:
@@ -54,14 +50,18 @@ def _attention(ctx, q, k, v, mask, causal: bool, scale):
     return B.matmul(ctx, B.softmax(ctx, scores, -1), v)
 
 
+def _sdpa(ctx, target, args, kwargs):
+    """Either overload: the arguments are read by name (attn_mask is keyword-only in the flash one)."""
+    q, k, v, mask, causal, scale = (argument(target, args, kwargs, n)
+                                    for n in ("query", "key", "value", "attn_mask", "is_causal", "scale"))
+    return _attention(ctx, q, k, v, mask, bool(causal), scale)
+
+
 @converter(aten.scaled_dot_product_attention.default, validator=all_of(float_input, _sdpa_ok))
 def sdpa(ctx, target, args, kwargs, name):
-    return _attention(ctx, args[0], args[1], args[2], arg(args, kwargs, 3, "attn_mask"),
-                      bool(arg(args, kwargs, 5, "is_causal", False)), arg(args, kwargs, 6, "scale"))
+    return _sdpa(ctx, target, args, kwargs)
 
 
 @converter(_FLASH_CPU, validator=all_of(float_input, _sdpa_ok, only_first_output("attention logsumexp")))
 def sdpa_flash_cpu(ctx, target, args, kwargs, name):
-    out = _attention(ctx, args[0], args[1], args[2], kwargs.get("attn_mask"),
-                     bool(arg(args, kwargs, 4, "is_causal", False)), kwargs.get("scale"))
-    return [out, None]
+    return [_sdpa(ctx, target, args, kwargs), None]

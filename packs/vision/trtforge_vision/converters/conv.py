@@ -5,8 +5,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import all_of, value_of
 
-from ._util import all_of, converter, is_constant, static_dims, val
+from ._util import converter, is_constant, static_dims
 
 aten = torch.ops.aten
 
@@ -20,7 +21,7 @@ def _conv_ok(node, settings):
         return Refusal("weight computed at run time with a dynamic shape")
     if not static_dims(x, [1]):
         return Refusal("dynamic channel dimension")
-    rank = len(val(x).shape)
+    rank = len(value_of(x).shape)
     if rank not in (3, 4, 5):
         return Refusal(f"rank-{rank} input (batched 1d/2d/3d only)")
     return True
@@ -35,7 +36,7 @@ def _expand(v, n: int) -> tuple[int, ...]:
 def convolution(ctx, target, args, kwargs, name):
     x, w, b, stride, padding, dilation, transposed, output_padding, groups = args[:9]
     n = len(w.shape) - 2
-    w = ctx.cast(w, ctx.torch_dtype(x)) if ctx.is_tensor(w) else w.to(ctx.torch_dtype(x))
+    w = B.cast(ctx, w, ctx.torch_dtype(x)) if ctx.is_tensor(w) else w.to(ctx.torch_dtype(x))
     b = None if b is None else b.to(ctx.torch_dtype(x))
     stride, padding, dilation = _expand(stride, n), _expand(padding, n), _expand(dilation, n)
     output_padding = _expand(output_padding, n)

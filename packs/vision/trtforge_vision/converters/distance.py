@@ -11,8 +11,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, node_argument, value_of
 
-from ._util import arg, converter, node_arg, static_dims, val
+from ._util import converter, static_dims
 
 aten = torch.ops.aten
 
@@ -41,7 +42,7 @@ def _cdist(ctx, x1, x2, p: float):
 
 
 def _p_ok(node, settings):
-    p = node_arg(node, 2 if node.target in _CDIST else 1, "p", 2.0)
+    p = node_argument(node, "p")
     return True if isinstance(p, (int, float)) and p >= 0 else Refusal(f"p={p}")
 
 
@@ -51,11 +52,11 @@ _CDIST = (aten.cdist.default, aten._cdist_forward.default)
 @converter(*_CDIST, validator=_p_ok)
 def cdist(ctx, target, args, kwargs, name):
     """Every row of ``x1`` against every row of ``x2`` (batch dimensions broadcast)."""
-    return B.cast(ctx, _cdist(ctx, args[0], args[1], float(arg(args, kwargs, 2, "p", 2.0))), ctx.output_dtype())
+    return B.cast(ctx, _cdist(ctx, args[0], args[1], float(argument(target, args, kwargs, "p"))), ctx.output_dtype())
 
 
 def _pdist_ok(node, settings):
-    if not static_dims(node.args[0], [0]) or val(node.args[0]).shape[0] < 2:
+    if not static_dims(node.args[0], [0]) or value_of(node.args[0]).shape[0] < 2:
         return Refusal("pdist of a dynamic number of rows, or of fewer than 2")
     return _p_ok(node, settings)
 
@@ -65,7 +66,7 @@ def pdist(ctx, target, args, kwargs, name):
     """The upper triangle (row-major, i < j) of the ``N x N`` distance matrix, gathered at constant indices."""
     x = ctx.to_trt(args[0])
     n = x.shape[0]
-    full = B.reshape(ctx, _cdist(ctx, x, x, float(arg(args, kwargs, 1, "p", 2.0))), [n * n])
+    full = B.reshape(ctx, _cdist(ctx, x, x, float(argument(target, args, kwargs, "p"))), [n * n])
     rows, cols = torch.triu_indices(n, n, offset=1)
     layer = ctx.net.add_gather(full, ctx.constant(rows * n + cols), 0)
     return B.cast(ctx, ctx.out(layer, "pdist"), ctx.output_dtype())

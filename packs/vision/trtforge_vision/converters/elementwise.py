@@ -8,8 +8,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, dtype_of, node_argument
 
-from ._util import arg, converter, dtype_of, node_arg, scalar_value
+from ._util import converter, scalar_value
 
 aten = torch.ops.aten
 
@@ -33,21 +34,21 @@ def add(ctx, target, args, kwargs, name):
     dtype = _out_dtype(ctx, args[0], args[1])
     if dtype == torch.bool:  # torch adds bools as a logical or
         return B.logical(ctx, "or", args[0], args[1])
-    b = _scaled(ctx, args[1], arg(args, kwargs, 2, "alpha", 1), dtype)
+    b = _scaled(ctx, args[1], argument(target, args, kwargs, "alpha"), dtype)
     return B.elementwise(ctx, "SUM", args[0], b, dtype=dtype)
 
 
 @converter(aten.sub.Tensor, aten.sub.Scalar)
 def sub(ctx, target, args, kwargs, name):
     dtype = _out_dtype(ctx, args[0], args[1])
-    b = _scaled(ctx, args[1], arg(args, kwargs, 2, "alpha", 1), dtype)
+    b = _scaled(ctx, args[1], argument(target, args, kwargs, "alpha"), dtype)
     return B.elementwise(ctx, "SUB", args[0], b, dtype=dtype)
 
 
 @converter(aten.rsub.Scalar, aten.rsub.Tensor)
 def rsub(ctx, target, args, kwargs, name):
     dtype = _out_dtype(ctx, args[0], args[1])
-    a = _scaled(ctx, args[0], arg(args, kwargs, 2, "alpha", 1), dtype)
+    a = _scaled(ctx, args[0], argument(target, args, kwargs, "alpha"), dtype)
     return B.elementwise(ctx, "SUB", args[1], a, dtype=dtype)
 
 
@@ -60,7 +61,7 @@ def mul(ctx, target, args, kwargs, name):
 
 
 def _rounding_ok(node, settings):
-    mode = node_arg(node, 2, "rounding_mode")
+    mode = node_argument(node, "rounding_mode", default=None)  # only the _mode overloads have it
     return True if mode in (None, "trunc", "floor") else Refusal(f"rounding_mode={mode!r}")
 
 
@@ -73,7 +74,7 @@ def _trunc(ctx: Any, x: Any) -> Any:
 
 @converter(aten.div.Tensor, aten.div.Scalar, aten.div.Tensor_mode, aten.div.Scalar_mode, validator=_rounding_ok)
 def div(ctx, target, args, kwargs, name):
-    mode = arg(args, kwargs, 2, "rounding_mode")
+    mode = argument(target, args, kwargs, "rounding_mode", default=None)
     dtype = _out_dtype(ctx, args[0], args[1])
     if mode is None:
         return B.elementwise(ctx, "DIV", args[0], args[1], dtype=dtype)
@@ -179,7 +180,7 @@ def where(ctx, target, args, kwargs, name):
 
 @converter(aten.clamp.default, aten.clamp.Tensor)
 def clamp(ctx, target, args, kwargs, name):
-    lo, hi = scalar_value(arg(args, kwargs, 1, "min")), scalar_value(arg(args, kwargs, 2, "max"))
+    lo, hi = (scalar_value(argument(target, args, kwargs, n)) for n in ("min", "max"))
     dtype = _out_dtype(ctx, args[0])
     y = B.cast(ctx, args[0], dtype)
     if lo is not None:

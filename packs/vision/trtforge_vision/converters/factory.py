@@ -8,8 +8,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, value_of
 
-from ._util import arg, converter, scalar_value, val
+from ._util import converter, scalar_value
 
 aten = torch.ops.aten
 
@@ -52,24 +53,26 @@ def scalar_tensor(ctx, target, args, kwargs, name):
     return _filled(ctx, [], args[0], ctx.output_dtype())
 
 
+def _arange_range(target, args, kwargs) -> tuple:
+    """(start, end, step) of any arange overload (arange(end) starts at 0; only start_step has a step)."""
+    return (argument(target, args, kwargs, "start", default=0), argument(target, args, kwargs, "end"),
+            argument(target, args, kwargs, "step", default=1))
+
+
 def _arange_ok(node, settings):
-    step = node.args[2] if len(node.args) > 2 else node.kwargs.get("step", 1)
+    start, end, step = _arange_range(node.target, node.args, node.kwargs)
     if isinstance(step, torch.fx.Node):
         return Refusal("arange with a dynamic step")
-    bounds = [a for a in node.args[:2] if not isinstance(a, torch.fx.Node)]
-    dynamic = any(isinstance(a, torch.fx.Node) for a in node.args[:2])
-    if dynamic and not all(isinstance(v, int) for v in bounds + [step]):
+    fixed = [a for a in (start, end) if not isinstance(a, torch.fx.Node)]
+    dynamic = any(isinstance(a, torch.fx.Node) for a in (start, end))
+    if dynamic and not all(isinstance(v, int) for v in fixed + [step]):
         return Refusal("arange with a dynamic bound and a non-integer start or step")
     return True
 
 
 @converter(aten.arange.start_step, aten.arange.default, aten.arange.start, validator=_arange_ok)
 def arange(ctx, target, args, kwargs, name):
-    if target is aten.arange.default:
-        start, end, step = 0, args[0], 1
-    else:
-        start, end = args[0], args[1]
-        step = arg(args, kwargs, 2, "step", 1) if target is aten.arange.start_step else 1
+    start, end, step = _arange_range(target, args, kwargs)
     dtype = ctx.output_dtype()
     if not ctx.is_tensor(start) and not ctx.is_tensor(end):
         return ctx.constant(torch.arange(start, end, step, dtype=dtype))
@@ -86,7 +89,7 @@ def arange(ctx, target, args, kwargs, name):
 
 # -- SymInt plumbing ------------------------------------------------------------------
 def _is_symint(node, settings):
-    v = val(node)
+    v = value_of(node)
     return True if isinstance(v, (torch.SymInt, int)) and not isinstance(v, bool) else Refusal(
         f"not a SymInt computation (value {type(v).__name__})")
 

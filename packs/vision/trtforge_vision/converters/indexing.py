@@ -6,9 +6,10 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, dtype_of, node_argument
 
 from ._indexing import Indexed, index_values
-from ._util import arg, converter, dtype_of, node_arg, scalar_value
+from ._util import converter, scalar_value
 
 aten = torch.ops.aten
 
@@ -52,7 +53,7 @@ def _put_ok(node, settings):
 @converter(aten.index_put.default, validator=_put_ok)
 def index_put(ctx, target, args, kwargs, name):
     """``x[i, j] = v`` as a ScatterND; ``x[i, j] += v`` (accumulate) sums duplicates exactly."""
-    accumulate = bool(arg(args, kwargs, 3, "accumulate", False))
+    accumulate = bool(argument(target, args, kwargs, "accumulate"))
     return Indexed(ctx, ctx.to_trt(args[0]), list(args[1])).put(ctx, args[2], accumulate)
 
 
@@ -71,7 +72,7 @@ def index_copy(ctx, target, args, kwargs, name):
 def index_add(ctx, target, args, kwargs, name):
     """``x.index_add(dim, index, src, alpha)``: duplicates in ``index`` add up."""
     x, dim, idx, src = ctx.to_trt(args[0]), args[1], args[2], args[3]
-    alpha = scalar_value(arg(args, kwargs, 4, "alpha", 1))
+    alpha = scalar_value(argument(target, args, kwargs, "alpha"))
     if alpha != 1:
         src = B.elementwise(ctx, "PROD", src, alpha, dtype=ctx.torch_dtype(x))
     return Indexed(ctx, x, _dim_indices(len(x.shape), dim, idx)).put(ctx, src, accumulate=True)
@@ -79,20 +80,20 @@ def index_add(ctx, target, args, kwargs, name):
 
 
 def _searchsorted_ok(node, settings):
-    if node_arg(node, 5, "sorter") is not None:
+    if node_argument(node, "sorter") is not None:
         return Refusal("searchsorted with a sorter permutation")
     return True
 
 
 @converter(aten.searchsorted.Tensor, aten.searchsorted.Scalar, validator=_searchsorted_ok)
 def searchsorted(ctx, target, args, kwargs, name):
-    right = bool(arg(args, kwargs, 3, "right", False)) or arg(args, kwargs, 4, "side") == "right"
+    right = bool(argument(target, args, kwargs, "right")) or argument(target, args, kwargs, "side") == "right"
     return _insertion_points(ctx, args[0], args[1], right)
 
 
 @converter(aten.bucketize.Tensor)
 def bucketize(ctx, target, args, kwargs, name):
-    return _insertion_points(ctx, args[1], args[0], bool(arg(args, kwargs, 3, "right", False)))
+    return _insertion_points(ctx, args[1], args[0], bool(argument(target, args, kwargs, "right")))
 
 
 def _insertion_points(ctx, seq, values, right: bool):

@@ -4,8 +4,9 @@ from __future__ import annotations
 import torch
 
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument
 
-from ._util import arg, converter, scalar_value
+from ._util import converter, scalar_value
 
 aten = torch.ops.aten
 
@@ -30,13 +31,13 @@ def mm(ctx, target, args, kwargs, name):
 @converter(aten.addmm.default, aten.baddbmm.default)
 def addmm(ctx, target, args, kwargs, name):
     product = B.matmul(ctx, args[1], args[2])
-    return _affine(ctx, product, args[0], arg(args, kwargs, 3, "beta", 1), arg(args, kwargs, 4, "alpha", 1))
+    return _affine(ctx, product, args[0], argument(target, args, kwargs, "beta"), argument(target, args, kwargs, "alpha"))
 
 
 @converter(aten.linear.default)
 def linear(ctx, target, args, kwargs, name):
     """x @ W^T + b: the weight is read transposed by the layer, never copied."""
-    x, w, b = args[0], args[1], arg(args, kwargs, 2, "bias")
+    x, w, b = args[0], args[1], argument(target, args, kwargs, "bias")
     if isinstance(w, torch.Tensor) and len(x.shape) > 2:
         w = w.reshape((1,) * (len(x.shape) - 2) + tuple(w.shape))
     y = B.matmul(ctx, x, w, transpose_b=True)

@@ -9,10 +9,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import all_of, argument, node_argument, only_first_output, outputs_used, value_of
 
-from ._util import (
-    all_of, arg, converter, float_input, is_constant, node_arg, only_first_output, outputs_used, static_dims, val,
-)
+from ._util import converter, float_input, is_constant, static_dims
 
 aten = torch.ops.aten
 
@@ -23,9 +22,11 @@ def _param_shape(rank: int, axis: int, n: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _constants_ok(*indices: int):
+def _constants_ok(*names: str):
+    """Validator: the named parameters are weights (or absent), as the layers here take them."""
+
     def check(node, settings):
-        if all(is_constant(node.args[i] if len(node.args) > i else None) for i in indices):
+        if all(is_constant(node_argument(node, n)) for n in names):
             return True
         return Refusal("normalization parameters computed at run time")
 
@@ -33,7 +34,7 @@ def _constants_ok(*indices: int):
 
 
 @converter(aten._native_batch_norm_legit_no_training.default,
-           validator=all_of(float_input, _constants_ok(1, 2, 3, 4), only_first_output("batch-norm mean/rstd")))
+           validator=all_of(float_input, _constants_ok("weight", "bias", "running_mean", "running_var"), only_first_output("batch-norm mean/rstd")))
 def batch_norm(ctx, target, args, kwargs, name):
     """Inference batch norm as one scale and shift per channel (TensorRT fuses it into the conv).
 
@@ -95,7 +96,7 @@ def _ln_ok(node, settings):
 @converter(aten.layer_norm.default, validator=all_of(float_input, _ln_ok))
 def layer_norm(ctx, target, args, kwargs, name):
     x, normalized = args[0], list(args[1])
-    weight, bias, eps = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias"), arg(args, kwargs, 4, "eps", 1e-5)
+    weight, bias, eps = (argument(target, args, kwargs, n) for n in ("weight", "bias", "eps"))
     return _layer_norm(ctx, x, normalized, weight, bias, eps)
 
 
@@ -139,10 +140,10 @@ def _gn_ok(node, settings):
     return True if static_dims(node.args[0], [1]) else Refusal("dynamic channel dimension")
 
 
-@converter(aten.group_norm.default, validator=all_of(float_input, _gn_ok, _constants_ok(2, 3)))
+@converter(aten.group_norm.default, validator=all_of(float_input, _gn_ok, _constants_ok("weight", "bias")))
 def group_norm(ctx, target, args, kwargs, name):
-    weight, bias, eps = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias"), arg(args, kwargs, 4, "eps", 1e-5)
-    return _group_norm(ctx, ctx.to_trt(args[0]), args[1], weight, bias, eps)
+    weight, bias, eps = (argument(target, args, kwargs, n) for n in ("weight", "bias", "eps"))
+    return _group_norm(ctx, ctx.to_trt(args[0]), argument(target, args, kwargs, "num_groups"), weight, bias, eps)
 
 
 def _group_norm(ctx, x, groups, weight, bias, eps):
@@ -157,10 +158,11 @@ def _group_norm(ctx, x, groups, weight, bias, eps):
     return _affine(ctx, y, weight, bias, shape, ctx.torch_dtype(x))
 
 
-@converter(aten.native_group_norm.default, validator=all_of(float_input, _gn_ok, _constants_ok(1, 2)))
+@converter(aten.native_group_norm.default, validator=all_of(float_input, _gn_ok, _constants_ok("weight", "bias")))
 def native_group_norm(ctx, target, args, kwargs, name):
     """``(out, mean, rstd)``; the statistics (``(N, groups)``) are computed only when read."""
-    x, weight, bias, groups, eps = ctx.to_trt(args[0]), args[1], args[2], args[6], args[7]
+    x = ctx.to_trt(args[0])
+    weight, bias, groups, eps = (argument(target, args, kwargs, n) for n in ("weight", "bias", "group", "eps"))
     y = _group_norm(ctx, x, groups, weight, bias, eps)
     if not outputs_used(ctx.current_node) - {0}:
         return [y, None, None]
@@ -172,17 +174,17 @@ def native_group_norm(ctx, target, args, kwargs, name):
 _BN_NO_STATS = aten._native_batch_norm_legit.no_stats
 
 
-def _bn_parts(target, args):
-    """(x, weight, bias, running_mean, running_var, batch statistics?, eps) of any batch-norm overload."""
-    if target is _BN_NO_STATS:
-        x, w, b, _training, _momentum, eps = args[:6]
-        return x, w, b, None, None, True, eps
-    x, w, b, rm, rv, training, _momentum, eps = args[:8]
+def _bn_parts(target, args, kwargs):
+    """(x, weight, bias, running_mean, running_var, batch statistics?, eps) of any batch-norm overload
+    (``no_stats`` has no running statistics: it always normalizes with the batch's own)."""
+    x, w, b, rm, rv, training, eps = (
+        argument(target, args, kwargs, n, default=None)
+        for n in ("input", "weight", "bias", "running_mean", "running_var", "training", "eps"))
     return x, w, b, rm, rv, bool(training) or rm is None, eps
 
 
 def _bn_ok(node, settings):
-    _x, _w, _b, running_mean, _rv, batch_stats, _eps = _bn_parts(node.target, node.args)
+    _x, _w, _b, running_mean, _rv, batch_stats, _eps = _bn_parts(node.target, node.args, node.kwargs)
     if batch_stats and running_mean is not None:
         return Refusal("training-mode batch norm updates its running statistics in place (TensorRT cannot)")
     if not static_dims(node.args[0], [1]):
@@ -197,7 +199,7 @@ def _bn_ok(node, settings):
 def native_batch_norm(ctx, target, args, kwargs, name):
     """With running statistics: inference batch norm. In training mode or without running
     statistics (NFNet's weight standardisation): the batch's own mean and biased variance."""
-    x, w, b, rm, rv, batch_stats, eps = _bn_parts(target, args)
+    x, w, b, rm, rv, batch_stats, eps = _bn_parts(target, args, kwargs)
     if not batch_stats and not any(ctx.is_tensor(t) for t in (w, b, rm, rv)):
         return batch_norm(ctx, target, [x, w, b, rm, rv, 0.0, eps], {}, name)
     x = ctx.to_trt(x)
@@ -221,17 +223,17 @@ def native_batch_norm(ctx, target, args, kwargs, name):
 
 
 def _in_ok(node, settings):
-    use_input_stats = node_arg(node, 5, "use_input_stats", True)
+    use_input_stats = node_argument(node, "use_input_stats")
     if not use_input_stats:
         return Refusal("instance norm with running statistics (use_input_stats=False)")
-    if not static_dims(node.args[0], [1]) or len(val(node.args[0]).shape) < 3:
+    if not static_dims(node.args[0], [1]) or len(value_of(node.args[0]).shape) < 3:
         return Refusal("dynamic channel dimension or rank < 3")
     return True
 
 
-@converter(aten.instance_norm.default, validator=all_of(float_input, _in_ok, _constants_ok(1, 2)))
+@converter(aten.instance_norm.default, validator=all_of(float_input, _in_ok, _constants_ok("weight", "bias")))
 def instance_norm(ctx, target, args, kwargs, name):
-    x, weight, bias = args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias")
-    eps = arg(args, kwargs, 7, "eps", 1e-5)
+    x = args[0]
+    weight, bias, eps = (argument(target, args, kwargs, n) for n in ("weight", "bias", "eps"))
     rank = len(x.shape)
     return _normalize(ctx, x, list(range(2, rank)), eps, weight, bias, _param_shape(rank, 1, x.shape[1]))

@@ -7,8 +7,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import all_of, argument, node_argument, only_first_output, value_of
 
-from ._util import all_of, arg, converter, float_input, node_arg, only_first_output, static_dims, val
+from ._util import converter, float_input, static_dims
 
 aten = torch.ops.aten
 
@@ -33,29 +34,33 @@ def _torch_out(length: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
     return out
 
 
-def _ceil_ok(ceil_index: int):
-    """Validator: ceil_mode needs static spatial sizes (torch drops windows TensorRT keeps; sliced off statically)."""
-
-    def check(node, settings):
-        ceil = node_arg(node, ceil_index, "ceil_mode", False)
-        n = (_MAX.get(node.target) or _AVG.get(node.target))
-        if ceil and not static_dims(node.args[0], list(range(-n, 0))):
-            return Refusal("ceil_mode with dynamic spatial dimensions")
-        return True
-
-    return check
+def _ceil_ok(node, settings):
+    """ceil_mode needs static spatial sizes (torch drops windows TensorRT keeps; sliced off statically)."""
+    n = _MAX.get(node.target) or _AVG.get(node.target)
+    if node_argument(node, "ceil_mode") and not static_dims(node.args[0], list(range(-n, 0))):
+        return Refusal("ceil_mode with dynamic spatial dimensions")
+    return True
 
 
 def _dilation_ok(node, settings):
     n = _MAX[node.target]
-    dil = _tuple(node_arg(node, 4, "dilation", 1), n, 1)
+    dil = _tuple(node_argument(node, "dilation"), n, 1)
     return True if all(d == 1 for d in dil) else Refusal(f"dilated max pooling {dil} (TensorRT pooling has no dilation)")
 
 
 def _divisor_ok(node, settings):
-    if node_arg(node, 6, "divisor_override") is not None and node_arg(node, 4, "ceil_mode", False):
+    # avg_pool1d has no divisor_override
+    if node_argument(node, "divisor_override", default=None) is not None and node_argument(node, "ceil_mode"):
         return Refusal("divisor_override with ceil_mode")
     return True
+
+
+def _window(target, args, kwargs, n: int) -> tuple:
+    """(kernel, stride, padding, ceil_mode) of a pooling call; an empty stride means the kernel's."""
+    kernel = _tuple(argument(target, args, kwargs, "kernel_size"), n)
+    stride = _tuple(argument(target, args, kwargs, "stride"), n, kernel)
+    padding = _tuple(argument(target, args, kwargs, "padding"), n)
+    return kernel, stride, padding, bool(argument(target, args, kwargs, "ceil_mode"))
 
 
 def _pool(ctx, x, kind: str, n: int, kernel, stride, padding, ceil: bool, exclude_pad: bool = False):
@@ -86,26 +91,21 @@ def _pool(ctx, x, kind: str, n: int, kernel, stride, padding, ceil: bool, exclud
     return B.squeeze(ctx, y, [0]) if squeeze else y
 
 
-@converter(*_MAX, validator=all_of(float_input, _dilation_ok, _ceil_ok(5),
+@converter(*_MAX, validator=all_of(float_input, _dilation_ok, _ceil_ok,
                                    only_first_output("max-pool indices")))
 def max_pool(ctx, target, args, kwargs, name):
     n = _MAX[target]
-    kernel = _tuple(args[1], n)
-    stride = _tuple(arg(args, kwargs, 2, "stride"), n, kernel)
-    padding = _tuple(arg(args, kwargs, 3, "padding", 0), n)
-    y = _pool(ctx, args[0], "MAX", n, kernel, stride, padding, bool(arg(args, kwargs, 5, "ceil_mode", False)))
+    kernel, stride, padding, ceil = _window(target, args, kwargs, n)
+    y = _pool(ctx, args[0], "MAX", n, kernel, stride, padding, ceil)
     return [y, None] if "with_indices" in target._schema.name else y
 
 
-@converter(*_AVG, validator=all_of(float_input, _ceil_ok(4), _divisor_ok))
+@converter(*_AVG, validator=all_of(float_input, _ceil_ok, _divisor_ok))
 def avg_pool(ctx, target, args, kwargs, name):
     n = _AVG[target]
-    kernel = _tuple(args[1], n)
-    stride = _tuple(arg(args, kwargs, 2, "stride"), n, kernel)
-    padding = _tuple(arg(args, kwargs, 3, "padding", 0), n)
-    ceil = bool(arg(args, kwargs, 4, "ceil_mode", False))
-    include_pad = bool(arg(args, kwargs, 5, "count_include_pad", True))
-    divisor = arg(args, kwargs, 6, "divisor_override") if n > 1 else None
+    kernel, stride, padding, ceil = _window(target, args, kwargs, n)
+    include_pad = bool(argument(target, args, kwargs, "count_include_pad"))
+    divisor = argument(target, args, kwargs, "divisor_override", default=None)  # avg_pool1d has none
     y = _pool(ctx, args[0], "AVERAGE", n, kernel, stride, padding, ceil, exclude_pad=not include_pad and not divisor)
     if divisor:
         y = B.elementwise(ctx, "PROD", y, math.prod(kernel) / divisor)
@@ -120,7 +120,7 @@ def _windows(length: int, out: int) -> list[tuple[int, int]]:
 
 def _out_sizes(node) -> tuple[list[int], list]:
     n = len(node.args[1])
-    shape = val(node.args[0]).shape
+    shape = value_of(node.args[0]).shape
     return list(node.args[1]), list(shape[-n:])
 
 

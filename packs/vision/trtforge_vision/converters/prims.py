@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument
 
-from ._util import arg, converter
+from ._util import converter
 
 prims = torch.ops.prims
 
@@ -37,7 +38,7 @@ def prims_div(ctx, target, args, kwargs, name):
 @converter(prims.broadcast_in_dim.default)
 def broadcast_in_dim(ctx, target, args, kwargs, name):
     """``a``'s dimension ``i`` becomes output dimension ``broadcast_dimensions[i]``; the rest broadcast."""
-    x, shape, where = ctx.to_trt(args[0]), list(args[1]), list(arg(args, kwargs, 2, "broadcast_dimensions"))
+    x, shape, where = ctx.to_trt(args[0]), list(args[1]), list(argument(target, args, kwargs, "broadcast_dimensions"))
     have = B.sizes(ctx, x)
     lifted = [1] * len(shape)
     for i, d in enumerate(where):

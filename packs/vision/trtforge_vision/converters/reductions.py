@@ -5,8 +5,10 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, dtype_of, node_argument
+from trtforge.conversion.bounds import layer_limits
 
-from ._util import arg, converter, dtype_of, float_input, node_arg
+from ._util import converter, float_input
 
 aten = torch.ops.aten
 
@@ -22,12 +24,17 @@ def _prepared(ctx, x, out_dtype: torch.dtype):
     return B.cast(ctx, x, out_dtype)
 
 
+def _reduced(target, args, kwargs) -> tuple[list[int] | None, bool]:
+    """(dims, keepdim) of a reduction; the overloads without ``dim`` reduce everything."""
+    dims = _dims(argument(target, args, kwargs, "dim", default=None))
+    return dims, bool(argument(target, args, kwargs, "keepdim", default=False))
+
+
 @converter(aten.sum.dim_IntList, aten.sum.default, aten.mean.dim, aten.mean.default, aten.prod.dim_int,
            aten.prod.default)
 def sum_mean_prod(ctx, target, args, kwargs, name):
     op = {aten.sum: "SUM", aten.mean: "AVG", aten.prod: "PROD"}[target.overloadpacket]
-    dims = _dims(arg(args, kwargs, 1, "dim")) if target._overloadname != "default" else None
-    keep = bool(arg(args, kwargs, 2, "keepdim", False)) if target._overloadname != "default" else False
+    dims, keep = _reduced(target, args, kwargs)
     x = _prepared(ctx, args[0], ctx.output_dtype())
     if op in ("AVG", "SUM"):  # accumulate half inputs in float32, as torch does
         x = B.upcast(ctx, x)
@@ -38,8 +45,7 @@ def sum_mean_prod(ctx, target, args, kwargs, name):
 @converter(aten.amax.default, aten.amin.default, aten.max.default, aten.min.default)
 def amax_amin(ctx, target, args, kwargs, name):
     op = "MAX" if target.overloadpacket in (aten.amax, aten.max) else "MIN"
-    dims = _dims(arg(args, kwargs, 1, "dim", ())) if target.overloadpacket in (aten.amax, aten.amin) else None
-    keep = bool(arg(args, kwargs, 2, "keepdim", False)) if dims is not None else False
+    dims, keep = _reduced(target, args, kwargs)  # amax's default dim=[] reduces everything too
     x = args[0]
     if ctx.torch_dtype(x) == torch.bool:
         return B.cast(ctx, B.reduce(ctx, B.cast(ctx, x, torch.int32), op, dims, keep), torch.bool)
@@ -50,8 +56,7 @@ def amax_amin(ctx, target, args, kwargs, name):
 def any_all(ctx, target, args, kwargs, name):
     """any = max of (x != 0), all = min of it."""
     op = "MAX" if target.overloadpacket is aten.any else "MIN"
-    dims = _dims(arg(args, kwargs, 1, "dim")) if target._overloadname != "default" else None
-    keep = bool(arg(args, kwargs, 2, "keepdim", False)) if target._overloadname != "default" else False
+    dims, keep = _reduced(target, args, kwargs)
     truth = B.cast(ctx, B.cast(ctx, args[0], torch.bool), torch.int32)
     return B.cast(ctx, B.reduce(ctx, truth, op, dims, keep), torch.bool)
 
@@ -70,15 +75,15 @@ def _var(ctx, x, dims, correction, keepdim):
 
 
 def _correction_ok(node, settings):
-    c = node.kwargs.get("correction", 1)
+    c = node_argument(node, "correction")
     return True if c is None or float(c).is_integer() else Refusal(f"non-integer correction {c}")
 
 
 @converter(aten.var.correction, aten.std.correction, validator=_correction_ok)
 def var_std(ctx, target, args, kwargs, name):
-    dims = _dims(arg(args, kwargs, 1, "dim"))
-    corr = kwargs.get("correction", 1)
-    v, _ = _var(ctx, args[0], dims, int(1 if corr is None else corr), bool(kwargs.get("keepdim", False)))
+    dims, keep = _reduced(target, args, kwargs)
+    corr = argument(target, args, kwargs, "correction")
+    v, _ = _var(ctx, args[0], dims, int(1 if corr is None else corr), keep)
     if target is aten.std.correction:
         v = B.unary(ctx, "SQRT", v)
     return B.cast(ctx, v, ctx.output_dtype())
@@ -86,9 +91,8 @@ def var_std(ctx, target, args, kwargs, name):
 
 @converter(aten.var_mean.correction, validator=_correction_ok)
 def var_mean(ctx, target, args, kwargs, name):
-    dims = _dims(arg(args, kwargs, 1, "dim"))
-    corr = kwargs.get("correction", 1)
-    keep = bool(kwargs.get("keepdim", False))
+    dims, keep = _reduced(target, args, kwargs)
+    corr = argument(target, args, kwargs, "correction")
     v, mean = _var(ctx, args[0], dims, int(1 if corr is None else corr), keep)
     if not keep:
         mean = B.squeeze(ctx, mean, dims or None)
@@ -99,41 +103,51 @@ def var_mean(ctx, target, args, kwargs, name):
 def _topk1(ctx, x, dim: int, largest: bool):
     """Max/min along ``dim`` with its index (TopK k=1); keeps the dim; indices int64 like torch.
 
-    TopK needs rank >= 2: lower ranks get leading size-1 dimensions, removed afterwards.
+    The backend's TopK limits (``layer_limits``) shape the input: below the minimum rank (2 on
+    TensorRT-RTX) it gets leading size-1 dimensions, removed afterwards (a 0-d input comes back as
+    ``[1]``); an axis further from the end than TopK reduces is moved last and back.
     """
+    limits = layer_limits(ctx.current_node)
     x = ctx.to_trt(x)
     dtype, rank = ctx.torch_dtype(x), len(x.shape)
-    dim = B.normalize_dim(dim, rank)
-    lifted = B.to_rank(ctx, x, 2) if rank < 2 else x
-    dim += len(lifted.shape) - rank
+    n = limits.input_rank("TOPK", rank)
+    lift = n - max(rank, 1)  # leading dimensions added (a 0-d input counts as [1])
+    lifted = B.to_rank(ctx, x, n)
+    dim = B.normalize_dim(dim, rank) + lift
+    order = list(range(n))
+    if dim < n - limits.topk_axis_from_end:
+        order = [d for d in range(n) if d != dim] + [dim]
+        lifted = B.permute(ctx, lifted, order)
     if dtype == torch.bool:
         lifted = B.cast(ctx, lifted, torch.int32)
     op = ctx.trt.TopKOperation.MAX if largest else ctx.trt.TopKOperation.MIN
-    layer = ctx.net.add_topk(lifted, op, 1, B.axes_mask([dim], len(lifted.shape)))
+    layer = ctx.net.add_topk(lifted, op, 1, B.axes_mask([order.index(dim)], n))
     ctx.name(layer, "topk")
     values = B.cast(ctx, layer.get_output(0), dtype)
     idx = B.cast(ctx, layer.get_output(1), torch.int64)
-    if rank < 2:
-        keep = [1] * max(rank, 1) if rank else []
-        values, idx = B.reshape(ctx, values, keep or [1]), B.reshape(ctx, idx, keep or [1])
+    if order != list(range(n)):
+        back = [order.index(d) for d in range(n)]
+        values, idx = B.permute(ctx, values, back), B.permute(ctx, idx, back)
+    if lift:
+        values, idx = (B.squeeze(ctx, t, list(range(lift))) for t in (values, idx))
     return values, idx
 
 
 @converter(aten.argmax.default, aten.argmin.default)
 def argmax_argmin(ctx, target, args, kwargs, name):
-    dim, keep = arg(args, kwargs, 1, "dim"), bool(arg(args, kwargs, 2, "keepdim", False))
-    x = args[0]
-    if dim is None:
+    dim, keep = argument(target, args, kwargs, "dim"), bool(argument(target, args, kwargs, "keepdim"))
+    x, flat = args[0], dim is None
+    if flat:
         x, dim = B.reshape(ctx, x, [-1]), 0
     _, idx = _topk1(ctx, x, dim, target is aten.argmax.default)
-    if arg(args, kwargs, 1, "dim") is None:
+    if flat:
         return B.reshape(ctx, idx, [1] * len(args[0].shape)) if keep else B.reshape(ctx, idx, [])
     return idx if keep else B.squeeze(ctx, idx, [dim])
 
 
 @converter(aten.max.dim, aten.min.dim)
 def max_min_dim(ctx, target, args, kwargs, name):
-    dim, keep = args[1], bool(arg(args, kwargs, 2, "keepdim", False))
+    dim, keep = args[1], bool(argument(target, args, kwargs, "keepdim"))
     values, idx = _topk1(ctx, args[0], dim, target is aten.max.dim)
     if not keep and len(args[0].shape):
         values, idx = B.squeeze(ctx, values, [dim]), B.squeeze(ctx, idx, [dim])
@@ -143,7 +157,7 @@ def max_min_dim(ctx, target, args, kwargs, name):
 
 
 def _softmax_ok(node, settings):
-    if node_arg(node, 2, "half_to_float", False):
+    if node_argument(node, "half_to_float"):
         return Refusal("half_to_float=True")
     return float_input(node, settings)
 

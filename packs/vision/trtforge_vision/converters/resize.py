@@ -6,8 +6,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import all_of, argument, node_argument, value_of
 
-from ._util import all_of, arg, converter, float_input, node_arg, val
+from ._util import converter, float_input
 
 aten = torch.ops.aten
 
@@ -28,9 +29,9 @@ _UPSAMPLE = {
 
 def _upsample_ok(node, settings):
     mode, n, has_align = _UPSAMPLE[node.target]
-    out = val(node).shape
-    scales = node_arg(node, 3, "scale_factors") if has_align else node_arg(node, 2, "scale_factors")
-    align = has_align and bool(node.args[2])
+    out = value_of(node).shape
+    scales = node_argument(node, "scale_factors")  # its position depends on the overload
+    align = bool(node_argument(node, "align_corners", default=False))
     if (scales is None or align) and not all(isinstance(d, int) for d in out[-n:]):
         return Refusal("output size computed at run time (dynamic spatial dimensions without scale factors)")
     return True
@@ -40,8 +41,8 @@ def _upsample_ok(node, settings):
 def upsample(ctx, target, args, kwargs, name):
     mode, n, has_align = _UPSAMPLE[target]
     x = args[0]
-    align = bool(args[2]) if has_align else False
-    scales = arg(args, kwargs, 3, "scale_factors") if has_align else arg(args, kwargs, 2, "scale_factors")
+    align = bool(argument(target, args, kwargs, "align_corners", default=False))  # nearest modes have none
+    scales = argument(target, args, kwargs, "scale_factors")
     layer = ctx.net.add_resize(x)
     t = ctx.trt
     layer.resize_mode = t.InterpolationMode.NEAREST if mode.startswith("NEAREST") else getattr(t.InterpolationMode, mode)
@@ -62,7 +63,7 @@ def upsample(ctx, target, args, kwargs, name):
         # torch maps coordinates with 1/scale_factor, not in/out: hand TensorRT the scales
         layer.scales = [1.0] * lead + [float(s) for s in scales]
     else:
-        out = list(val(ctx.current_node).shape[-n:])
+        out = list(value_of(ctx.current_node).shape[-n:])
         if B.is_static(x):
             layer.shape = tuple(x.shape[:lead]) + tuple(int(d) for d in out)
         else:
@@ -71,7 +72,7 @@ def upsample(ctx, target, args, kwargs, name):
 
 
 def _shuffle_ok(node, settings):
-    rank = len(val(node.args[0]).shape)
+    rank = len(value_of(node.args[0]).shape)
     if rank < 3:
         return Refusal(f"rank-{rank} input")
     return True

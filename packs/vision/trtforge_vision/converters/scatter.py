@@ -9,9 +9,10 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, node_argument
 
 from ._indexing import along, arange, scatter_reduce
-from ._util import arg, converter, node_arg, scalar_value
+from ._util import converter, scalar_value
 
 aten = torch.ops.aten
 
@@ -23,14 +24,14 @@ _REDUCE = {"sum": ("SUM", False), "add": ("SUM", False), "prod": ("PROD", False)
 def _element_scatter(ctx, x, dim, index, updates):
     """``x.scatter(dim, index, updates)`` where ``updates`` has ``index``'s shape."""
     dtype = ctx.torch_dtype(x)
-    layer = ctx.net.add_scatter(x, ctx.cast(ctx.to_trt(index), torch.int64), B.cast(ctx, updates, dtype),
+    layer = ctx.net.add_scatter(x, B.cast(ctx, ctx.to_trt(index), torch.int64), B.cast(ctx, updates, dtype),
                                 ctx.trt.ScatterMode.ELEMENT)
     layer.axis = B.normalize_dim(dim, len(x.shape))
     return ctx.out(layer, "scatter")
 
 
 def _reduce_ok(node, settings):
-    reduce = node_arg(node, 4, "reduce")
+    reduce = node_argument(node, "reduce", default=None)  # the src/value overloads have none
     return True if reduce is None or reduce in _REDUCE else Refusal(f"scatter reduce={reduce!r}")
 
 
@@ -41,7 +42,7 @@ def scatter(ctx, target, args, kwargs, name):
     dtype = ctx.torch_dtype(x)
     if target._overloadname in ("value", "value_reduce"):
         src = B.fill(ctx, B.sizes(ctx, index), scalar_value(src), dtype)
-    reduce = arg(args, kwargs, 4, "reduce")
+    reduce = argument(target, args, kwargs, "reduce", default=None)
     if reduce is not None:
         op, _ = _REDUCE[reduce]
         return scatter_reduce(ctx, x, dim, index, src, op, include_self=True)
@@ -58,19 +59,19 @@ def scatter_add(ctx, target, args, kwargs, name):
 
 
 def _reduce_two_ok(node, settings):
-    reduce = node_arg(node, 4, "reduce")
+    reduce = node_argument(node, "reduce")
     return True if reduce in _REDUCE else Refusal(f"scatter_reduce reduce={reduce!r}")
 
 
 @converter(aten.scatter_reduce.two, validator=_reduce_two_ok)
 def scatter_reduce_two(ctx, target, args, kwargs, name):
-    op, mean = _REDUCE[args[4]]
-    include_self = bool(arg(args, kwargs, 5, "include_self", True))
+    op, mean = _REDUCE[argument(target, args, kwargs, "reduce")]
+    include_self = bool(argument(target, args, kwargs, "include_self"))
     return scatter_reduce(ctx, args[0], args[1], args[2], args[3], op, include_self, mean=mean)
 
 
 def _step_ok(node, settings):
-    step = node_arg(node, 5, "step", 1)
+    step = node_argument(node, "step")
     return True if isinstance(step, int) and step > 0 else Refusal(f"slice_scatter step {step}")
 
 
@@ -79,8 +80,8 @@ def slice_scatter(ctx, target, args, kwargs, name):
     """``x[..., start:end:step, ...] = src``: an element scatter at ``start + step * arange``."""
     x, src = ctx.to_trt(args[0]), ctx.to_trt(args[1])
     rank = len(x.shape)
-    dim = B.normalize_dim(arg(args, kwargs, 2, "dim", 0), rank)
-    start, step = arg(args, kwargs, 3, "start"), arg(args, kwargs, 5, "step", 1)
+    dim = B.normalize_dim(argument(target, args, kwargs, "dim"), rank)
+    start, step = argument(target, args, kwargs, "start"), argument(target, args, kwargs, "step")
     return _strided_scatter(ctx, x, src, dim, B.clamp_index(ctx, 0 if start is None else start, B.size(ctx, x, dim)),
                             step)
 

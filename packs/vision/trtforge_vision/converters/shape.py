@@ -6,8 +6,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, node_argument, value_of
 
-from ._util import arg, converter, node_arg, val
+from ._util import converter
 
 aten = torch.ops.aten
 
@@ -27,9 +28,9 @@ def _target_sizes(ctx, requested, infer: bool = True) -> list:
     return out
 
 
-@converter(aten.reshape.default, aten._unsafe_view.default)
+@converter(aten.reshape.default, aten.view.default, aten._unsafe_view.default)
 def view(ctx, target, args, kwargs, name):
-    """reshape and view (the pack's lowering pass turns every view into a reshape)."""
+    """reshape and the views: one shuffle layer (TensorRT has no strides, so a view is a reshape)."""
     return B.reshape(ctx, args[0], _target_sizes(ctx, args[1]))
 
 
@@ -58,7 +59,7 @@ def permute(ctx, target, args, kwargs, name):
 
 @converter(aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default)
 def squeeze(ctx, target, args, kwargs, name):
-    dims = arg(args, kwargs, 1, "dim")
+    dims = argument(target, args, kwargs, "dim", default=None)  # squeeze.default has none
     return B.squeeze(ctx, args[0], None if dims is None else B.as_list(dims))
 
 
@@ -81,13 +82,13 @@ def _non_empty(ctx, tensors):
 def cat(ctx, target, args, kwargs, name):
     dtype = ctx.output_dtype()
     tensors = [B.cast(ctx, ctx.to_trt(t), dtype) for t in _non_empty(ctx, args[0])]
-    return B.concat(ctx, tensors, arg(args, kwargs, 1, "dim", 0))
+    return B.concat(ctx, tensors, argument(target, args, kwargs, "dim"))
 
 
 @converter(aten.stack.default)
 def stack(ctx, target, args, kwargs, name):
     dtype = ctx.output_dtype()
-    dim = arg(args, kwargs, 1, "dim", 0)
+    dim = argument(target, args, kwargs, "dim")
     tensors = [B.cast(ctx, ctx.to_trt(t), dtype) for t in args[0]]
     dim = B.normalize_dim(dim, len(tensors[0].shape) + 1)
     return B.concat(ctx, [B.unsqueeze(ctx, t, dim) for t in tensors], dim)
@@ -95,8 +96,8 @@ def stack(ctx, target, args, kwargs, name):
 
 @converter(aten.split.Tensor, aten.split_with_sizes.default)
 def split(ctx, target, args, kwargs, name):
-    x, dim = args[0], arg(args, kwargs, 2, "dim", 0)
-    count = len(val(ctx.current_node))
+    x, dim = args[0], argument(target, args, kwargs, "dim")
+    count = len(value_of(ctx.current_node))
     step = args[1]
     lengths = list(step) if isinstance(step, (list, tuple)) else [step] * count
     outs, start = [], 0
@@ -110,21 +111,20 @@ def split(ctx, target, args, kwargs, name):
 @converter(aten.unbind.int)
 def unbind(ctx, target, args, kwargs, name):
     """One select per output (export fixes their number, so the dimension is static)."""
-    dim = arg(args, kwargs, 1, "dim", 0)
-    return [B.select(ctx, args[0], dim, i) for i in range(len(val(ctx.current_node)))]
+    dim = argument(target, args, kwargs, "dim")
+    return [B.select(ctx, args[0], dim, i) for i in range(len(value_of(ctx.current_node)))]
 
 
 def _step_ok(node, settings):
-    step = node_arg(node, 4, "step", 1)
+    step = node_argument(node, "step")
     return True if isinstance(step, int) and step > 0 else Refusal(f"slice step {step}")
 
 
 @converter(aten.slice.Tensor, validator=_step_ok)
 def slice_(ctx, target, args, kwargs, name):
-    dim = arg(args, kwargs, 1, "dim", 0)
-    start, end = arg(args, kwargs, 2, "start"), arg(args, kwargs, 3, "end")
+    dim, start, end, step = (argument(target, args, kwargs, n) for n in ("dim", "start", "end", "step"))
     known = ctx.meta().shape[dim]  # torch may know the length statically where TensorRT would not
-    return B.slice_dim(ctx, args[0], dim, 0 if start is None else start, end, arg(args, kwargs, 4, "step", 1),
+    return B.slice_dim(ctx, args[0], dim, 0 if start is None else start, end, step,
                        length=known if isinstance(known, int) else None)
 
 
@@ -152,7 +152,7 @@ def gather(ctx, target, args, kwargs, name):
         ix_sizes = B.sizes(ctx, index)
         shape = [B.size(ctx, x, i) if i == dim else ix_sizes[i] for i in range(rank)]
         x = B.slice_nd(ctx, x, [0] * rank, shape, [1] * rank)
-    layer = ctx.net.add_gather(x, ctx.cast(index, torch.int64), dim)
+    layer = ctx.net.add_gather(x, B.cast(ctx, index, torch.int64), dim)
     layer.mode = ctx.trt.GatherMode.ELEMENT
     return ctx.out(layer, "gather")
 
@@ -169,7 +169,7 @@ _PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
 def _pad_ok(node, settings):
-    mode = node_arg(node, 2, "mode", "constant") if node.target is aten.pad.default else "constant"
+    mode = node_argument(node, "mode", default="constant")  # constant_pad_nd has no mode
     if mode not in _PAD_MODES:
         return Refusal(f"pad mode {mode!r}")
     if mode != "constant" and any(not isinstance(p, int) or p < 0 for p in node.args[1]):
@@ -180,10 +180,8 @@ def _pad_ok(node, settings):
 @converter(aten.pad.default, aten.constant_pad_nd.default, validator=_pad_ok)
 def pad(ctx, target, args, kwargs, name):
     x = args[0]
-    if target is aten.pad.default:
-        mode, value = arg(args, kwargs, 2, "mode", "constant"), arg(args, kwargs, 3, "value")
-    else:
-        mode, value = "constant", arg(args, kwargs, 2, "value", 0)
+    mode = argument(target, args, kwargs, "mode", default="constant")  # constant_pad_nd has no mode
+    value = argument(target, args, kwargs, "value")
     pre, post = _torch_pad_pairs(len(x.shape), list(args[1]))
     return B.pad(ctx, x, pre, post, mode=mode, value=float(value or 0))
 
@@ -191,7 +189,7 @@ def pad(ctx, target, args, kwargs, name):
 @converter(aten.roll.default)
 def roll(ctx, target, args, kwargs, name):
     """A wrapping slice that starts ``shift`` before the origin."""
-    x, shifts, dims = args[0], B.as_list(args[1]), B.as_list(arg(args, kwargs, 2, "dims", []))
+    x, shifts, dims = args[0], B.as_list(args[1]), B.as_list(argument(target, args, kwargs, "dims"))
     if not dims:
         flat = B.flatten(ctx, x)
         return B.reshape(ctx, roll(ctx, target, [flat, shifts, [0]], {}, name), B.sizes(ctx, x))

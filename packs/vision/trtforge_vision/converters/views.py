@@ -11,8 +11,9 @@ import torch
 
 from trtforge import Refusal
 from trtforge.conversion import blocks as B
+from trtforge.conversion.args import argument, node_argument, value_of
 
-from ._util import arg, converter, node_arg, static_dims, val
+from ._util import converter, static_dims
 
 aten = torch.ops.aten
 
@@ -25,12 +26,12 @@ def _diag_geometry(n1: int, n2: int, offset: int) -> tuple[int, int]:
 
 
 def _diagonal_ok(node, settings):
-    rank = len(val(node.args[0]).shape)
-    d1, d2 = node_arg(node, 2, "dim1", 0) % rank, node_arg(node, 3, "dim2", 1) % rank
+    rank = len(value_of(node.args[0]).shape)
+    d1, d2 = node_argument(node, "dim1") % rank, node_argument(node, "dim2") % rank
     if not static_dims(node.args[0], [d1, d2]):
         return Refusal("diagonal over a dynamic dimension")
-    shape = val(node.args[0]).shape
-    if _diag_geometry(shape[d1], shape[d2], node_arg(node, 1, "offset", 0))[1] == 0:
+    shape = value_of(node.args[0]).shape
+    if _diag_geometry(shape[d1], shape[d2], node_argument(node, "offset"))[1] == 0:
         return Refusal("empty diagonal")
     return True
 
@@ -40,8 +41,8 @@ def diagonal(ctx, target, args, kwargs, name):
     """The two dimensions go last and are flattened; the diagonal is a slice of stride ``n2 + 1``."""
     x = ctx.to_trt(args[0])
     rank = len(x.shape)
-    offset = arg(args, kwargs, 1, "offset", 0)
-    d1, d2 = (B.normalize_dim(arg(args, kwargs, i, n, i - 2), rank) for i, n in ((2, "dim1"), (3, "dim2")))
+    offset = argument(target, args, kwargs, "offset")
+    d1, d2 = (B.normalize_dim(argument(target, args, kwargs, n), rank) for n in ("dim1", "dim2"))
     order = [d for d in range(rank) if d not in (d1, d2)] + [d1, d2]
     moved = B.permute(ctx, x, order)
     n1, n2 = x.shape[d1], x.shape[d2]
@@ -51,20 +52,22 @@ def diagonal(ctx, target, args, kwargs, name):
     return B.slice_dim(ctx, flat, rank - 2, start, start + (length - 1) * (n2 + 1) + 1, n2 + 1, length=length)
 
 
-#: most elements an as_strided gather index may hold (it is a constant of the engine)
-_MAX_STRIDED_INDEX = 1 << 22
+#: This pack's choice, not a TensorRT limit: the most elements an as_strided view may have.
+#: Its gather indices are a constant int64 table stored in the engine (32 MiB at this size).
+AS_STRIDED_MAX_ELEMENTS = 1 << 22
 
 
 def _as_strided_ok(node, settings):
-    x = val(node.args[0])
+    x = value_of(node.args[0])
     size, stride = list(node.args[1]), list(node.args[2])
-    offset = node_arg(node, 3, "storage_offset") or 0
+    offset = node_argument(node, "storage_offset") or 0
     if not all(isinstance(v, int) for v in size + stride + [offset]) or not static_dims(node.args[0]):
         return Refusal("as_strided with dynamic sizes, strides or input shape")
     if not x.is_contiguous():
         return Refusal("as_strided of a non-contiguous tensor (it reads memory in an order TensorRT does not keep)")
-    if math.prod(size) > _MAX_STRIDED_INDEX:
-        return Refusal(f"as_strided of {math.prod(size)} elements (> {_MAX_STRIDED_INDEX} gather indices)")
+    if math.prod(size) > AS_STRIDED_MAX_ELEMENTS:
+        return Refusal(f"as_strided of {math.prod(size)} elements: the vision pack builds at most "
+                       f"{AS_STRIDED_MAX_ELEMENTS} (its gather index table is a constant of the engine)")
     last = offset + sum((s - 1) * st for s, st in zip(size, stride) if s > 0)
     if last >= x.numel() or any(st < 0 for st in stride):
         return Refusal("as_strided reads outside the input's elements")
@@ -84,7 +87,7 @@ def as_strided(ctx, target, args, kwargs, name):
     """A slice and a reshape when the strides are the contiguous ones, else a gather of the
     flattened input at constant indices."""
     x, size, stride = ctx.to_trt(args[0]), list(args[1]), list(args[2])
-    offset = arg(args, kwargs, 3, "storage_offset") or 0
+    offset = argument(target, args, kwargs, "storage_offset") or 0
     flat = B.reshape(ctx, x, [-1])
     contiguous = [st for s, st in zip(size, stride) if s > 1] == [st for s, st in zip(size, _contiguous_strides(size))
                                                                    if s > 1]
