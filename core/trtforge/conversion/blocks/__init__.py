@@ -11,7 +11,7 @@ or a 1-element int64 ITensor, and the blocks accept lists mixing both.
 * :mod:`.shapes` also has ``same_rank`` (equal ranks for broadcasting).
 * :mod:`.math`: type promotion and casts (``result_dtype``, ``promote``,
   ``cast``, ``upcast``), ``elementwise``/``unary``/``activation``,
-  ``compare``/``logical``/``where``, ``reduce``, ``softmax``, ``matmul``.
+  ``compare``/``logical``/``where``, ``reduce``, ``softmax``, ``matmul``, ``arange``.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Any
 
 from .math import (
     activation,
+    arange,
     cast,
     compare,
     elementwise,
@@ -77,7 +78,7 @@ def as_list(value: Any) -> list[Any]:
 
 
 __all__ = [
-    "Size", "activation", "as_list", "as_size_tensor", "axes_mask", "broadcast_to", "cast", "clamp_index",
+    "Size", "activation", "arange", "as_list", "as_size_tensor", "axes_mask", "broadcast_to", "cast", "clamp_index",
     "compare", "concat", "constant_int", "dim_arith", "dim_size", "elementwise", "expand", "fill", "flatten",
     "gather_1d", "is_static", "log_softmax", "logical", "matmul", "normalize_dim", "numel_of", "pad", "permute",
     "prod", "promote", "reduce", "reshape", "result_dtype", "same_rank", "scalar", "select", "shape_of", "shape_tensor",

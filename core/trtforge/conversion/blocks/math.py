@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 
 from ..dtypes import cast_layer
-from .shapes import axes_mask, normalize_dim, reshape, same_rank, sizes, squeeze as _squeeze, to_rank
+from .shapes import as_size_tensor, axes_mask, normalize_dim, reshape, same_rank, sizes, squeeze as _squeeze, to_rank
 
 if TYPE_CHECKING:  # annotations only: the context uses blocks, not the reverse
     from ..context import ConversionContext
@@ -54,6 +54,18 @@ def cast(ctx: ConversionContext, x: Any, dtype: torch.dtype) -> Any:
     if ctx.torch_dtype(x) == torch.bool and dtype != torch.bool and (dtype.is_floating_point or dtype == torch.int64):
         x = cast_layer(ctx, x, torch.int32)  # bool casts only to/from int32 everywhere
     return cast_layer(ctx, x, dtype)
+
+
+def arange(ctx: ConversionContext, n: Any, dtype: torch.dtype = torch.int64) -> Any:
+    """``torch.arange(n)``: a constant when ``n`` is an int, a LINSPACE fill when it is a size
+    tensor (a dynamic or data-dependent length; 0 gives an empty tensor)."""
+    if not ctx.is_tensor(n):
+        return ctx.constant(torch.arange(int(n), dtype=dtype))
+    layer = ctx.net.add_fill((1,), ctx.trt.FillOperation.LINSPACE, ctx.trt.DataType.INT64)
+    layer.set_input(0, as_size_tensor(ctx, n))
+    layer.set_input(1, ctx.constant(torch.tensor(0, dtype=torch.int64)))
+    layer.set_input(2, ctx.constant(torch.tensor([1], dtype=torch.int64)))
+    return cast(ctx, ctx.out(layer, "arange"), dtype)
 
 
 def to_float(ctx: ConversionContext, x: Any, dtype: torch.dtype | None = None) -> Any:

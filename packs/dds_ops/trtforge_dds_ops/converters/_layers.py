@@ -40,15 +40,6 @@ def numel(ctx: ConversionContext, x: Any) -> Any:
     return blocks.as_size_tensor(ctx, blocks.numel_of(ctx, x, range(len(x.shape))))
 
 
-def arange(ctx: ConversionContext, n: Any) -> Any:
-    """``[0, 1, ..., n-1]`` as int64, ``n`` a ``[1]`` shape tensor (works for n = 0)."""
-    layer = ctx.net.add_fill((0,), ctx.trt.FillOperation.LINSPACE, ctx.trt.DataType.INT64)
-    layer.set_input(0, n)
-    layer.set_input(1, i64(ctx, 0))
-    layer.set_input(2, i64(ctx, [1]))
-    return ctx.out(layer, "arange")
-
-
 # -- predicates ----------------------------------------------------------------------
 def ne_zero(ctx: ConversionContext, x: Any) -> Any:
     """``x != 0`` as bool (NaN counts as non-zero, -0.0 as zero, as in torch)."""
@@ -145,7 +136,7 @@ def group_starts(ctx: ConversionContext, s: Any, n: Any) -> Any:
 
     ``s`` has rank 2 (``[rows, n]``); NaN differs from everything, as in torch.
     """
-    pos = arange(ctx, n)
+    pos = blocks.arange(ctx, n)
     prev_idx = ew(ctx, "MAX", ew(ctx, "SUB", pos, i64(ctx, [1])), i64(ctx, [0]))
     prev = gather(ctx, s, prev_idx, 1)
     differs = not_(ctx, ew(ctx, "EQUAL", s, prev))
@@ -179,7 +170,7 @@ def dense_rank(ctx: ConversionContext, keys: Any, n: Any) -> tuple[Any, Any, Any
 def counts_from_starts(ctx: ConversionContext, starts: Any, n: Any) -> Any:
     """Group sizes from ``[U]`` sorted group-start positions in a sequence of length ``n``."""
     ends = ctx.out(ctx.net.add_concatenation([starts, n]), "ends")
-    nxt = gather(ctx, ends, ew(ctx, "SUM", arange(ctx, blocks.shape_of(ctx, starts)), i64(ctx, [1])), 0)
+    nxt = gather(ctx, ends, ew(ctx, "SUM", blocks.arange(ctx, blocks.shape_of(ctx, starts)), i64(ctx, [1])), 0)
     return ew(ctx, "SUB", nxt, starts)
 
 

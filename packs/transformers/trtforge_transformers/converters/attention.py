@@ -16,7 +16,6 @@ from trtforge import Refusal
 from trtforge.conversion import blocks as B
 from trtforge.conversion.args import all_of, argument, node_argument, only_first_output, value_of
 
-from ._util import iota
 
 aten = torch.ops.aten
 
@@ -109,8 +108,8 @@ def _probabilities(ctx, q, k, mask, causal: bool, scale: float, groups: int):
 
 def causal_mask(ctx, q, k):
     """``tril(ones(L, S))`` as bool, from the run-time lengths: key j is visible to query i when j <= i."""
-    rows = B.unsqueeze(ctx, iota(ctx, B.size(ctx, q, -2)), 1)
-    cols = B.unsqueeze(ctx, iota(ctx, B.size(ctx, k, -2)), 0)
+    rows = B.unsqueeze(ctx, B.arange(ctx, B.size(ctx, q, -2)), 1)
+    cols = B.unsqueeze(ctx, B.arange(ctx, B.size(ctx, k, -2)), 0)
     return B.compare(ctx, "le", cols, rows)
 
 

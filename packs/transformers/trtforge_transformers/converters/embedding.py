@@ -9,7 +9,6 @@ from trtforge import Refusal
 from trtforge.conversion import blocks as B
 from trtforge.conversion.args import all_of, argument, dtype_of, node_argument, only_first_output, value_of
 
-from ._util import iota
 
 aten = torch.ops.aten
 _RENORM = aten.embedding_renorm.default
@@ -76,10 +75,10 @@ def _bag(ctx, target, args, kwargs):
         count = B.dim_arith(ctx, "sub", count, 1)
         offsets = B.slice_dim(ctx, offsets, 0, 0, count)
     # bag of position j: how many offsets are <= j, minus one; member[b, j] = (bag(j) == b) and j is not padding
-    positions = iota(ctx, B.size(ctx, indices, 0))
+    positions = B.arange(ctx, B.size(ctx, indices, 0))
     starts = B.compare(ctx, "le", B.unsqueeze(ctx, B.cast(ctx, offsets, torch.int64), 0), B.unsqueeze(ctx, positions, 1))
     bag = B.elementwise(ctx, "SUB", B.reduce(ctx, B.cast(ctx, starts, torch.int32), "SUM", [1]), 1)
-    member = B.compare(ctx, "eq", B.unsqueeze(ctx, iota(ctx, count), 1), B.unsqueeze(ctx, B.cast(ctx, bag, torch.int64), 0))
+    member = B.compare(ctx, "eq", B.unsqueeze(ctx, B.arange(ctx, count), 1), B.unsqueeze(ctx, B.cast(ctx, bag, torch.int64), 0))
     if padding_idx is not None and padding_idx >= 0:
         member = B.logical(ctx, "and", member, B.unsqueeze(ctx, B.compare(ctx, "ne", indices, padding_idx), 0))
     if mode == "max":

@@ -22,17 +22,6 @@ _IDENTITY = {"SUM": lambda dt: 0, "PROD": lambda dt: 1,
              "MIN": lambda dt: math.inf if dt.is_floating_point else torch.iinfo(dt).max}
 
 
-def arange(ctx: Any, n: B.Size, dtype: torch.dtype = torch.int64) -> Any:
-    """``torch.arange(n)`` for a size ``n`` (a constant when static, a LINSPACE fill otherwise)."""
-    if not ctx.is_tensor(n):
-        return ctx.constant(torch.arange(int(n), dtype=dtype))
-    layer = ctx.net.add_fill((1,), ctx.trt.FillOperation.LINSPACE, ctx.trt.DataType.INT64)
-    layer.set_input(0, B.as_size_tensor(ctx, n))
-    layer.set_input(1, ctx.constant(torch.tensor(0, dtype=torch.int64)))
-    layer.set_input(2, ctx.constant(torch.tensor([1], dtype=torch.int64)))
-    return B.cast(ctx, ctx.out(layer, "arange"), dtype)
-
-
 def along(ctx: Any, vec: Any, dim: int, rank: int) -> Any:
     """A 1-D tensor reshaped to lie along ``dim`` of a rank-``rank`` tensor (size 1 elsewhere)."""
     shape: list[B.Size] = [1] * rank
@@ -143,7 +132,7 @@ class Indexed:
         positions = B.prod(ctx, have[:k])
         rest = B.prod(ctx, have[k:]) if have[k:] else 1
         flat_idx = B.reshape(ctx, linear, [-1, 1])
-        onehot = B.cast(ctx, B.compare(ctx, "eq", flat_idx, B.reshape(ctx, arange(ctx, positions), [1, -1])),
+        onehot = B.cast(ctx, B.compare(ctx, "eq", flat_idx, B.reshape(ctx, B.arange(ctx, positions), [1, -1])),
                         torch.float32)
         vals = B.cast(ctx, B.reshape(ctx, updates, [-1, rest]), torch.float32)
         added = B.matmul(ctx, onehot, vals, transpose_a=True)
@@ -165,7 +154,7 @@ def scatter_reduce(ctx: Any, x: Any, dim: int, index: Any, src: Any, op: str, in
     dim = B.normalize_dim(dim, rank)
     src = B.cast(ctx, _like_index(ctx, ctx.to_trt(src), index), dtype)
     n = B.size(ctx, x, dim)
-    hot = B.compare(ctx, "eq", B.unsqueeze(ctx, index, rank), B.reshape(ctx, arange(ctx, n), [1] * rank + [-1]))
+    hot = B.compare(ctx, "eq", B.unsqueeze(ctx, index, rank), B.reshape(ctx, B.arange(ctx, n), [1] * rank + [-1]))
     picked = B.where(ctx, hot, B.unsqueeze(ctx, src, rank), _IDENTITY[op](dtype), dtype=dtype)
     swap = list(range(rank + 1))
     swap[dim], swap[rank] = rank, dim  # the destination axis (last) takes ``dim``'s place

@@ -10,9 +10,6 @@ import trtforge
 from trtforge import Refusal
 from trtforge.conversion.args import dtype_of, value_of
 
-# Re-exported for the transformers pack only, which still imports them from here; remove once it reads the core's.
-from trtforge.conversion.args import all_of, only_first_output, value_of as val  # noqa: F401
-
 __all__ = ["converter", "float_input", "is_constant", "scalar_value", "static_dims"]
 
 

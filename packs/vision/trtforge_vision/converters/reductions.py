@@ -172,13 +172,12 @@ def softmax(ctx, target, args, kwargs, name):
 def _triangular(ctx, x, dim: int, op: str):
     """Inclusive scan along ``dim`` as a reduction over a lower-triangular mask: exact for integers
     (TensorRT's cumulative layer takes floats and only sums). Costs ``numel * length`` elements."""
-    from ._indexing import arange  # the index family's helper
 
     rank = len(x.shape)
     dim = B.normalize_dim(dim, rank)
     order = [d for d in range(rank) if d != dim] + [dim]
     last = B.permute(ctx, x, order) if dim != rank - 1 else x
-    pos = arange(ctx, B.size(ctx, x, dim))
+    pos = B.arange(ctx, B.size(ctx, x, dim))
     keep = B.compare(ctx, "ge", B.unsqueeze(ctx, pos, 1), B.unsqueeze(ctx, pos, 0))  # [i, j]: j <= i
     terms = B.where(ctx, keep, B.unsqueeze(ctx, last, rank - 1), 0 if op == "SUM" else 1, dtype=ctx.torch_dtype(x))
     y = B.reduce(ctx, terms, op, [rank], keepdim=False)

@@ -11,7 +11,7 @@ from trtforge import Refusal
 from trtforge.conversion import blocks as B
 from trtforge.conversion.args import argument, node_argument
 
-from ._indexing import along, arange, scatter_reduce
+from ._indexing import along, scatter_reduce
 from ._util import converter, scalar_value
 
 aten = torch.ops.aten
@@ -89,7 +89,7 @@ def slice_scatter(ctx, target, args, kwargs, name):
 def _strided_scatter(ctx, x, src, dim, start, step):
     rank = len(x.shape)
     count = B.size(ctx, src, dim)
-    positions = B.elementwise(ctx, "PROD", arange(ctx, count), step)
+    positions = B.elementwise(ctx, "PROD", B.arange(ctx, count), step)
     if ctx.is_tensor(start) or start != 0:
         positions = B.elementwise(ctx, "SUM", positions, B.reshape(ctx, B.as_size_tensor(ctx, start), []))
     index = B.expand(ctx, along(ctx, positions, dim, rank), B.sizes(ctx, src))
