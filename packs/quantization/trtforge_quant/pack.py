@@ -1,23 +1,15 @@
 """Pack entry point (`trtforge.packs` entry point `quant`): identity and registrations.
 
-Name, version and description come from the distribution's metadata (pyproject.toml).
+Name, version and description come from the distribution's metadata (pyproject.toml); the
+converters and the pass are imported when the pack loads, not when Python starts.
 """
 from __future__ import annotations
 
 import trtforge
+from trtforge.plugins import converters_hook, info_hook
 
-
-@trtforge.hookimpl
-def trtforge_pack_info():
-    return trtforge.PackInfo(api_version="1.1")
-
-
-@trtforge.hookimpl
-def trtforge_register_converters(register):
-    # imported here, not at module import: loading the pack stays cheap
-    from . import converters
-
-    register(converters)
+trtforge_pack_info = info_hook(api_version="1.1")
+trtforge_register_converters = converters_hook("trtforge_quant.converters")
 
 
 @trtforge.hookimpl

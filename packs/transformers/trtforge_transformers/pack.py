@@ -1,20 +1,9 @@
 """Pack entry point (`trtforge.packs` entry point `transformers`): identity and registrations.
 
-Name, version and description come from the distribution's metadata (pyproject.toml).
+Name, version and description come from the distribution's metadata (pyproject.toml); the
+converters are imported when the pack loads, not when Python starts.
 """
-from __future__ import annotations
+from trtforge.plugins import converters_hook, info_hook
 
-import trtforge
-
-
-@trtforge.hookimpl
-def trtforge_pack_info():
-    return trtforge.PackInfo(api_version="1.1")
-
-
-@trtforge.hookimpl
-def trtforge_register_converters(register):
-    # Converters are imported here, not at module import: loading the pack stays cheap.
-    from . import converters
-
-    register(converters)
+trtforge_pack_info = info_hook(api_version="1.1")
+trtforge_register_converters = converters_hook("trtforge_transformers.converters")
