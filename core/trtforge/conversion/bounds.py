@@ -64,17 +64,30 @@ def bounds(size: Any, ranges: SymbolRanges | None = None) -> Bounds:
         return Bounds(size, size, size)
     if not isinstance(size, torch.SymInt):
         raise TypeError(f"bounds() takes an int, a SymInt or a node holding one, not {type(size).__name__}")
-    expr = size.node.expr
-    free = list(expr.free_symbols)
-    if ranges and free and all(s in ranges for s in free):
-        lo, opt, hi = (int(expr.xreplace({s: ranges[s][k] for s in free})) for k in range(3))
-        return Bounds(min(lo, hi), opt, max(lo, hi))
-    found = size.node.shape_env.bound_sympy(expr)
-    lo, hi = _finite(found.lower), _finite(found.upper)
+    found = _from_profile(size, ranges)
+    if found is not None:
+        return found
+    lo, hi = _from_shape_env(size)
     lo = 0 if lo is None else lo
     hint = size.node.hint
     opt = int(hint) if hint is not None else (hi if hi is not None else lo)
     return Bounds(lo, opt, hi)
+
+
+def _from_profile(size: torch.SymInt, ranges: SymbolRanges | None) -> Bounds | None:
+    """The bounds of ``size`` in the optimization profile, when ``ranges`` covers its every symbol."""
+    expr = size.node.expr
+    free = list(expr.free_symbols)
+    if not (ranges and free and all(s in ranges for s in free)):
+        return None
+    lo, opt, hi = (int(expr.xreplace({s: ranges[s][k] for s in free})) for k in range(3))
+    return Bounds(min(lo, hi), opt, max(lo, hi))
+
+
+def _from_shape_env(size: torch.SymInt) -> tuple[int | None, int | None]:
+    """(lower, upper) of ``size`` as torch's shape environment bounds it; None for an infinite end."""
+    found = size.node.shape_env.bound_sympy(size.node.expr)
+    return _finite(found.lower), _finite(found.upper)
 
 
 def _finite(value: Any) -> int | None:
@@ -120,15 +133,16 @@ def layer_limits(node: Any = None, settings: Any = None) -> _backend.LayerLimits
 def dim_range(dim: Any, ranges: SymbolRanges) -> tuple[int, int, int]:
     """(min, opt, max) of an engine input dimension. A size the profile does not fix (computed
     from data) is optimized for its max; one with no finite bound cannot be an engine input."""
-    found = bounds(dim, ranges)
-    if isinstance(dim, torch.SymInt) and not (ranges and all(s in ranges for s in dim.node.expr.free_symbols)):
-        lower = _finite(dim.node.shape_env.bound_sympy(dim.node.expr).lower)
-        found = Bounds(found.min, found.max, found.max) if lower is not None else Bounds(0, 0, None)
-    if found.max is None:
-        expr = dim.node.expr if isinstance(dim, torch.SymInt) else dim
+    if isinstance(dim, int):
+        return dim, dim, dim
+    found = _from_profile(dim, ranges)
+    if found is not None:
+        return found.min, found.opt, found.max  # type: ignore[return-value]
+    lo, hi = _from_shape_env(dim)
+    if lo is None or hi is None:
         raise ConversionError(
-            f"dimension {expr} has no finite bound (a data-dependent size); it cannot be an engine "
+            f"dimension {dim.node.expr} has no finite bound (a data-dependent size); it cannot be an engine "
             "input dimension. Keep its producer and consumers in one engine, or bound it with "
             "torch._check"
         )
-    return found.min, found.opt, found.max
+    return lo, hi, hi
