@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
+from .conversion.bounds import bounds
 from .settings import Input
 
 
@@ -32,19 +33,6 @@ def _symbol(size: Any) -> Any:
     return expr if getattr(expr, "is_Symbol", False) else None
 
 
-def _bounds(value: torch.Tensor, size: torch.SymInt) -> tuple[int, int]:
-    shape_env = size.node.shape_env
-    vr = shape_env.var_to_range.get(size.node.expr)
-    lo, hi = (vr.lower, vr.upper) if vr is not None else (None, None)
-    if hi is None or not getattr(hi, "is_finite", True) or str(hi) in ("int_oo", "oo"):
-        raise Unsupported(
-            f"a dynamic size ({size.node.expr}) has no upper bound, and an engine needs one; give it with "
-            "torch._dynamo.mark_dynamic(x, dim, min=..., max=...), or compile with dynamic=False "
-            "(one engine per shape)"
-        )
-    return int(lo), int(hi)
-
-
 def _hint(size: Any) -> int:
     if isinstance(size, torch.SymInt):
         hint = size.node.hint
@@ -54,7 +42,7 @@ def _hint(size: Any) -> int:
     return int(size)
 
 
-def real_example(value: Any, meta: Any) -> Any:
+def real_example(value: Any) -> Any:
     """A real tensor for a fake (or symbolic) one, at the sizes dynamo traced with."""
     from torch._subclasses.fake_tensor import is_fake
 
@@ -107,14 +95,14 @@ def region_inputs(gm: torch.fx.GraphModule, keep: list[int], example_inputs: Seq
     specs, tensors = [], []
     for node, pos in remaining:
         specs.append(_spec(_meta(node), example_inputs[pos]))
-        tensors.append(real_example(example_inputs[pos], _meta(node)))
+        tensors.append(real_example(example_inputs[pos]))
     return [pos for _, pos in remaining], specs, tensors
 
 
 def _spec(meta: Any, example: torch.Tensor) -> Input:
     shape = meta.shape if isinstance(meta, torch.Tensor) else example.shape
     if not any(isinstance(d, torch.SymInt) for d in shape):
-        return Input.from_tensor(real_example(example, meta))
+        return Input.from_tensor(real_example(example))
     lo, opt, hi, names = [], [], [], {}
     for d, size in enumerate(shape):
         sym = _symbol(size)
@@ -124,8 +112,14 @@ def _spec(meta: Any, example: torch.Tensor) -> Input:
         if sym is None:
             lo.append(int(size)), opt.append(int(size)), hi.append(int(size))
             continue
-        a, b = _bounds(meta, size)
-        lo.append(a), opt.append(_hint(size)), hi.append(b)
+        found = bounds(size)  # what the shape environment knows of the symbol (mark_dynamic's min/max)
+        if found.max is None:
+            raise Unsupported(
+                f"a dynamic size ({size.node.expr}) has no upper bound, and an engine needs one; give it with "
+                "torch._dynamo.mark_dynamic(x, dim, min=..., max=...), or compile with dynamic=False "
+                "(one engine per shape)"
+            )
+        lo.append(found.min), opt.append(_hint(size)), hi.append(found.max)
         names[d] = str(sym)
     return Input(min_shape=tuple(lo), opt_shape=tuple(opt), max_shape=tuple(hi), dtype=example.dtype,
                  dim_names=names)
